@@ -1,0 +1,290 @@
+/*
+ * cmd_clients.c: `sslhist clients`, every distinct client seen.
+ *
+ * Rows are read instance by instance, each in batches of BATCH_ROWS along
+ * the index client_instance (instance_id, last_seen) with a (last_seen, id)
+ * cursor: no sort, short read transactions, and memory bounded by one
+ * batch whatever the number of clients. Order: cluster, instance, then
+ * last seen.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "cli.h"
+#include "driver.h"
+
+static const char usage_text[] =
+	"usage: sslhist clients [--since WHEN] [--cluster NAME] [--user U] [--database D]\n"
+	"                       [--ssl | --non-ssl] [--format table|json|csv]\n"
+	"\n"
+	"Lists every distinct client seen: cluster, instance, database, user,\n"
+	"application, address, SSL, TLS version, cipher, certificate DNs, the driver\n"
+	"guessed from the application name, first and last seen, sessions, samples.\n"
+	"\n"
+	"  --since WHEN     only clients seen since WHEN: a duration back from now\n"
+	"                   (7d, 12h) or a date or time (2026-11-01, RFC 3339)\n"
+	"  --cluster NAME   only this cluster\n"
+	"  --user U         only this user name\n"
+	"  --database D     only this database name\n"
+	"  --ssl, --non-ssl only clients with, or without, SSL\n"
+	"  --format F       table (default), json or csv\n";
+
+enum {
+	Q_ID, Q_LAST_SEEN, Q_DATABASE, Q_USER, Q_APPLICATION, Q_ADDR, Q_HOSTNAME, Q_SSL,
+	Q_TLS, Q_CIPHER, Q_BITS, Q_CLIENT_DN, Q_ISSUER_DN, Q_FIRST_SEEN, Q_SESSIONS, Q_SAMPLES,
+};
+
+static const char batch_sql[] =
+	"SELECT id, last_seen, database, user, application, client_addr, client_hostname,"
+	" ssl, tls_version, cipher, bits, client_dn, issuer_dn, first_seen, sessions, samples"
+	" FROM client"
+	" WHERE instance_id = ?1 AND (last_seen, id) > (?2, ?3) AND last_seen >= ?4"
+	" AND (?5 IS NULL OR user = ?5) AND (?6 IS NULL OR database = ?6)"
+	" AND (?7 IS NULL OR ssl = ?7)"
+	" ORDER BY last_seen, id LIMIT ?8";
+
+static const struct col cols[] = {
+	{ "cluster", "CLUSTER", COL_STR, 0, 20 },
+	{ "instance", "INSTANCE", COL_STR, 0, 40 },
+	{ "database", "DATABASE", COL_STR, 0, 20 },
+	{ "user", "USER", COL_STR, 0, 20 },
+	{ "application", "APPLICATION", COL_STR, 0, 28 },
+	{ "client_addr", "ADDRESS", COL_STR, 0, 39 },
+	{ "client_hostname", "HOSTNAME", COL_STR, COL_NO_TABLE, 0 },
+	{ "ssl", "SSL", COL_BOOL, 0, 0 },
+	{ "tls_version", "TLS", COL_STR, 0, 8 },
+	{ "cipher", "CIPHER", COL_STR, COL_NO_TABLE, 0 },
+	{ "bits", "BITS", COL_INT, COL_NO_TABLE, 0 },
+	{ "client_dn", "CLIENT DN", COL_STR, COL_NO_TABLE, 0 },
+	{ "issuer_dn", "ISSUER DN", COL_STR, COL_NO_TABLE, 0 },
+	{ "driver", "DRIVER", COL_STR, 0, 14 },
+	{ "first_seen", "FIRST SEEN", COL_TIME, COL_NO_TABLE, 0 },
+	{ "last_seen", "LAST SEEN", COL_TIME, 0, 0 },
+	{ "sessions", "SESSIONS", COL_INT, 0, 0 },
+	{ "samples", "SAMPLES", COL_INT, COL_NO_TABLE, 0 },
+};
+#define NCOLS (sizeof(cols) / sizeof(cols[0]))
+
+struct filter {
+	int64_t since;		/* INT64_MIN: whole history */
+	const char *cluster, *user, *database;
+	int ssl;		/* -1 any, 0 non-SSL, 1 SSL */
+};
+
+struct clients_src {
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	const struct filter *f;
+	struct inst_list insts;
+	size_t inst;		/* current instance */
+	bool loaded;		/* its first batch was read */
+	struct batch b;
+	size_t row;		/* next row of b */
+	bool more;		/* b was full: the instance may have more */
+	int64_t cur_seen, cur_id;	/* cursor after b's last row */
+};
+
+static int
+fetch(struct clients_src *s, char *err, size_t errlen)
+{
+	const struct filter *f = s->f;
+	int n;
+
+	sqlite3_bind_int64(s->st, 1, s->insts.v[s->inst].id);
+	sqlite3_bind_int64(s->st, 2, s->cur_seen);
+	sqlite3_bind_int64(s->st, 3, s->cur_id);
+	sqlite3_bind_int64(s->st, 4, f->since);
+	sqlite3_bind_text(s->st, 5, f->user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->st, 6, f->database, -1, SQLITE_STATIC);
+	if (f->ssl < 0)
+		sqlite3_bind_null(s->st, 7);
+	else
+		sqlite3_bind_int(s->st, 7, f->ssl);
+	sqlite3_bind_int(s->st, 8, BATCH_ROWS);
+	n = batch_fill(&s->b, s->st, BATCH_ROWS);
+	if (n < 0) {
+		snprintf(err, errlen, "reading clients: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	s->row = 0;
+	s->more = n == BATCH_ROWS;
+	if (n > 0) {
+		s->cur_seen = batch_int(&s->b, (size_t)n - 1, Q_LAST_SEEN);
+		s->cur_id = batch_int(&s->b, (size_t)n - 1, Q_ID);
+	}
+	return 0;
+}
+
+static void
+start_instance(struct clients_src *s)
+{
+	/* (since, 0) < (since, any id): the cursor includes last_seen == since. */
+	s->cur_seen = s->f->since;
+	s->cur_id = 0;
+}
+
+static void
+fill_cells(const struct clients_src *s, struct cell *c)
+{
+	const struct batch *b = &s->b;
+	const struct inst *in = &s->insts.v[s->inst];
+	size_t r = s->row;
+	const struct bval *bits = batch_val(b, r, Q_BITS);
+
+	cell_str(&c[0], in->cluster);
+	cell_str(&c[1], in->name);
+	cell_str(&c[2], batch_text(b, r, Q_DATABASE));
+	cell_str(&c[3], batch_text(b, r, Q_USER));
+	cell_str(&c[4], batch_text(b, r, Q_APPLICATION));
+	cell_str(&c[5], batch_text(b, r, Q_ADDR));
+	cell_str(&c[6], batch_text(b, r, Q_HOSTNAME));
+	cell_int(&c[7], batch_int(b, r, Q_SSL) != 0);
+	cell_str(&c[8], batch_text(b, r, Q_TLS));
+	cell_str(&c[9], batch_text(b, r, Q_CIPHER));
+	if (bits->null)
+		cell_null(&c[10]);
+	else
+		cell_int(&c[10], bits->i);
+	cell_str(&c[11], batch_text(b, r, Q_CLIENT_DN));
+	cell_str(&c[12], batch_text(b, r, Q_ISSUER_DN));
+	cell_str(&c[13], driver_guess(batch_text(b, r, Q_APPLICATION)));
+	cell_int(&c[14], batch_int(b, r, Q_FIRST_SEEN));
+	cell_int(&c[15], batch_int(b, r, Q_LAST_SEEN));
+	cell_int(&c[16], batch_int(b, r, Q_SESSIONS));
+	cell_int(&c[17], batch_int(b, r, Q_SAMPLES));
+}
+
+static int
+src_next(void *arg, struct cell *cells, char *err, size_t errlen)
+{
+	struct clients_src *s = arg;
+
+	for (;;) {
+		if (s->row < s->b.nrows) {
+			fill_cells(s, cells);
+			s->row++;
+			return 1;
+		}
+		if (s->loaded && s->more) {
+			if (fetch(s, err, errlen) < 0)
+				return -1;
+			continue;
+		}
+		if (s->loaded)
+			s->inst++;
+		if (s->inst >= s->insts.n)
+			return 0;
+		start_instance(s);
+		if (fetch(s, err, errlen) < 0)
+			return -1;
+		s->loaded = true;
+	}
+}
+
+static int
+src_rewind(void *arg, char *err, size_t errlen)
+{
+	struct clients_src *s = arg;
+
+	(void)err;
+	(void)errlen;
+	s->inst = 0;
+	s->loaded = false;
+	s->b.nrows = 0;
+	s->row = 0;
+	s->more = false;
+	return 0;
+}
+
+static int
+list_clients(struct cli *c, const struct filter *f, enum out_format fmt)
+{
+	struct clients_src s;
+	struct rowsrc src = { src_next, src_rewind, &s };
+	char err[512];
+	int rc = EXIT_ERROR;
+
+	memset(&s, 0, sizeof(s));
+	s.f = f;
+	batch_init(&s.b);
+	if ((s.db = cli_open_ro(c)) == NULL)
+		return EXIT_ERROR;
+	if (inst_list_load(s.db, f->cluster, &s.insts) < 0)
+		goto done;
+	if (sqlite3_prepare_v2(s.db, batch_sql, -1, &s.st, NULL) != SQLITE_OK) {
+		cli_error("reading clients: %s", sqlite3_errmsg(s.db));
+		goto done;
+	}
+	if (out_rows(stdout, fmt, cols, NCOLS, &src, err, sizeof(err)) < 0)
+		cli_error("%s", err);
+	else
+		rc = EXIT_DONE;
+done:
+	sqlite3_finalize(s.st);
+	batch_free(&s.b);
+	inst_list_free(&s.insts);
+	sqlite3_close(s.db);
+	return rc;
+}
+
+int
+cmd_clients(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "cluster", required_argument, NULL, 'C' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "database", required_argument, NULL, 'd' },
+		{ "ssl", no_argument, NULL, 'S' },
+		{ "non-ssl", no_argument, NULL, 'N' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct filter f = { .since = INT64_MIN, .ssl = -1 };
+	enum out_format fmt = FMT_TABLE;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (!cli_parse_since("clients", optarg, c->now, &f.since))
+				return EXIT_USAGE;
+			break;
+		case 'C':
+			f.cluster = optarg;
+			break;
+		case 'u':
+			f.user = optarg;
+			break;
+		case 'd':
+			f.database = optarg;
+			break;
+		case 'S':
+		case 'N':
+			if (f.ssl >= 0 && f.ssl != (ch == 'S'))
+				return cli_usage_error("clients", "--ssl and --non-ssl exclude each other");
+			f.ssl = ch == 'S';
+			break;
+		case 'f':
+			if (!cli_parse_format("clients", optarg, true, &fmt))
+				return EXIT_USAGE;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_DONE;
+		case ':':
+			return cli_usage_error("clients", "option '%s' needs a value",
+					       argv[optind - 1]);
+		default:
+			return cli_usage_error("clients", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("clients", "unexpected argument '%s'", argv[optind]);
+	return list_clients(c, &f, fmt);
+}

@@ -1,0 +1,120 @@
+/* main.c: sslhist, the query tool over the history that sslhistd records. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+
+static const char usage_text[] =
+	"usage: sslhist [-c CONFIG] [--db PATH] COMMAND [OPTIONS]\n"
+	"\n"
+	"Reports over the history of TLS client sessions that sslhistd records.\n"
+	"\n"
+	"Commands:\n"
+	"  clients     every client seen (one row per distinct client)\n"
+	"  instances   every polled instance, its state, certificate and coverage\n"
+	"  report      per cluster: what breaks on a CA rotation or rds.force_ssl=1\n"
+	"  alerts      the alert hooks run and their outcome\n"
+	"  prune       delete clients last seen before a time\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config CONFIG  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+	"      --db PATH        the history database; else $SSLHIST_DB, else `database`\n"
+	"                       of CONFIG if readable, else " CONFIG_DEFAULT_DB "\n"
+	"  -h, --help           this help; `sslhist COMMAND --help` for a command\n"
+	"  -V, --version        print the version\n"
+	"\n"
+	"Exit status: 0 done, 1 error, 2 usage, 3 report --fail-on-non-ssl found a\n"
+	"non-SSL client.\n";
+
+static const struct {
+	const char *name;
+	int (*run)(struct cli *, int, char **);
+} commands[] = {
+	{ "clients", cmd_clients },
+	{ "instances", cmd_instances },
+	{ "report", cmd_report },
+	{ "alerts", cmd_alerts },
+	{ "prune", cmd_prune },
+};
+
+void
+cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("sslhist: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sslhist%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'sslhist%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+	return EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli c = { .config_path = CONFIG_DEFAULT_PATH };
+	size_t i;
+	int ch, rc;
+
+	log_init("sslhist", LOG_WARNING);
+	c.now = (int64_t)time(NULL);
+	opterr = 0;
+	/* "+": stop at the command; its options are its own. */
+	while ((ch = getopt_long(argc, argv, "+:c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			c.config_path = optarg;
+			c.config_given = true;
+			break;
+		case 'd':
+			c.db_opt = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_DONE;
+		case 'V':
+			printf("sslhist %s\n", SSLHIST_VERSION);
+			return EXIT_DONE;
+		case ':':
+			return cli_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(NULL, "no command given");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			rc = commands[i].run(&c, argc - optind, argv + optind);
+			config_free(c.cfg);
+			return rc;
+		}
+	}
+	return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
+}

@@ -1,0 +1,84 @@
+/*
+ * report.h: what `sslhist report` gathers per cluster (cmd_report.c) and
+ * how it is written (report_out.c). Everything here is bounded by the
+ * number of instances of one cluster and of distinct drivers and TLS
+ * versions, never by the number of clients: clients are counted in SQL and
+ * the ones a finding names are streamed.
+ */
+#ifndef SSLHIST_REPORT_H
+#define SSLHIST_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sqlite3.h>
+
+#include "jsonw.h"
+#include "output.h"
+
+#define SEV_CRITICAL "critical"
+#define SEV_WARNING "warning"
+#define SEV_INFO "info"
+
+/* Certificates expiring within this are a critical finding. */
+#define CERT_SOON_S (30 * 86400)
+/* A gap between successful polls over this many intervals is a warning. */
+#define GAP_INTERVALS 3
+
+struct rinst {
+	int64_t id;
+	char *name;		/* host:port */
+	bool retired;
+	char *issuer;		/* server certificate issuer; NULL without TLS */
+	bool has_not_after;
+	int64_t not_after;
+	char *force_ssl;
+	int can_see_all;	/* 0, 1, -1 unknown */
+	int64_t failures;
+	char *last_error;
+	/* coverage within the window */
+	int64_t polls, failed, gap_ms, sessions, single, missed, max_hour_polls;
+	bool missed_known;
+};
+
+struct count {
+	const char *key;	/* static (driver) or owned (TLS version) */
+	int64_t n;
+};
+
+struct rcluster {
+	char *name;
+	struct rinst *inst;
+	size_t ninst;
+	size_t active;		/* not retired */
+	int64_t clients, ssl, non_ssl, weak_tls;
+	int64_t one_session, client_sessions;	/* Good-Turing N1 and N */
+	struct count *tls;	/* TLS version -> SSL clients */
+	size_t ntls;
+	struct count *verifying;	/* driver -> SSL clients (verifies by default) */
+	size_t nverifying;
+	struct count *libpq;	/* driver -> SSL clients (libpq-based) */
+	size_t nlibpq;
+	int64_t interval_ms;	/* 0: unknown */
+	const char *interval_source;	/* "config", "estimate" or NULL */
+};
+
+/* The report's writer: JSON through jsonw, or a table for people. */
+struct rout {
+	enum out_format fmt;
+	FILE *out;
+	struct jsonw w;
+	bool failed;
+};
+
+/* report_out.c */
+void rout_begin(struct rout *o, int64_t generated_at, bool since_set, int64_t since);
+void rout_cluster(struct rout *o, const struct rcluster *c);	/* up to findings */
+void rout_finding(struct rout *o, const char *severity, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void rout_cluster_end(struct rout *o);
+/* 0, or -1 when writing failed. */
+int rout_end(struct rout *o);
+
+#endif

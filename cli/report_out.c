@@ -1,0 +1,334 @@
+/*
+ * report_out.c: writes the report as SPEC's JSON document or as a table
+ * for people. Values from servers go through jsonw (JSON) or textesc
+ * (table) and are never printed raw.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+#include "rdsca.h"
+#include "report.h"
+#include "textesc.h"
+
+/* Flush JSON once this much is buffered: memory stays flat. */
+#define FLUSH_AT 65536
+
+static void
+jflush(struct rout *o, bool force)
+{
+	if ((force || o->w.len >= FLUSH_AT) && jsonw_flush(&o->w, o->out) != 0)
+		o->failed = true;
+}
+
+static void
+put_esc(struct rout *o, const char *s)
+{
+	if (textesc_print(o->out, s, 0) == (size_t)-1)
+		o->failed = true;
+}
+
+void
+rout_begin(struct rout *o, int64_t generated_at, bool since_set, int64_t since)
+{
+	char t[32];
+
+	o->failed = false;
+	if (o->fmt == FMT_JSON) {
+		jsonw_init(&o->w);
+		jsonw_object_begin(&o->w);
+		jsonw_key(&o->w, "generated_at");
+		jsonw_time(&o->w, generated_at);
+		jsonw_key(&o->w, "since");
+		if (since_set)
+			jsonw_time(&o->w, since);
+		else
+			jsonw_null(&o->w);
+		jsonw_key(&o->w, "clusters");
+		jsonw_array_begin(&o->w);
+		return;
+	}
+	format_time(generated_at, t);
+	fprintf(o->out, "sslhist report, generated %s, ", t);
+	if (since_set) {
+		format_time(since, t);
+		fprintf(o->out, "clients seen since %s\n", t);
+	} else {
+		fprintf(o->out, "whole history\n");
+	}
+}
+
+/* Distinct CA names (or issuers) of the active instances, in order seen. */
+static size_t
+distinct_cas(const struct rcluster *c, char (*cas)[256], size_t max)
+{
+	size_t i, j, n = 0;
+	char name[256];
+
+	for (i = 0; i < c->ninst && n < max; i++) {
+		if (c->inst[i].retired || c->inst[i].issuer == NULL)
+			continue;
+		rdsca_name(c->inst[i].issuer, name, sizeof(name));
+		for (j = 0; j < n && strcmp(cas[j], name) != 0; j++)
+			;
+		if (j == n)
+			memcpy(cas[n++], name, sizeof(name));
+	}
+	return n;
+}
+
+/* Whether active instance i is the first with its force_ssl value. */
+static bool
+first_force_ssl(const struct rcluster *c, size_t i)
+{
+	size_t j;
+	const char *v = c->inst[i].force_ssl;
+
+	for (j = 0; j < i; j++) {
+		const char *w = c->inst[j].force_ssl;
+
+		if (!c->inst[j].retired && ((v == NULL && w == NULL) ||
+					    (v != NULL && w != NULL && strcmp(v, w) == 0)))
+			return false;
+	}
+	return true;
+}
+
+struct cov {
+	int64_t polls, failed, gap_ms, sessions, single, missed;
+	bool missed_known;
+	int64_t earliest_expiry;
+	bool has_expiry;
+};
+
+static struct cov
+sum_coverage(const struct rcluster *c)
+{
+	struct cov v;
+	size_t i;
+
+	memset(&v, 0, sizeof(v));
+	for (i = 0; i < c->ninst; i++) {
+		const struct rinst *in = &c->inst[i];
+
+		v.polls += in->polls;
+		v.failed += in->failed;
+		if (in->gap_ms > v.gap_ms)
+			v.gap_ms = in->gap_ms;
+		v.sessions += in->sessions;
+		v.single += in->single;
+		v.missed += in->missed;
+		v.missed_known |= in->missed_known;
+		if (!in->retired && in->has_not_after &&
+		    (!v.has_expiry || in->not_after < v.earliest_expiry)) {
+			v.earliest_expiry = in->not_after;
+			v.has_expiry = true;
+		}
+	}
+	return v;
+}
+
+static void
+json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
+{
+	struct jsonw *w = &o->w;
+	char cas[64][256];
+	size_t i, n = distinct_cas(c, cas, 64);
+
+	jsonw_object_begin(w);
+	jsonw_key(w, "name");
+	jsonw_str(w, c->name);
+	jsonw_key(w, "instances");
+	jsonw_int(w, (int64_t)c->active);
+	jsonw_key(w, "clients");
+	jsonw_int(w, c->clients);
+	jsonw_key(w, "ssl_clients");
+	jsonw_int(w, c->ssl);
+	jsonw_key(w, "non_ssl_clients");
+	jsonw_int(w, c->non_ssl);
+	jsonw_key(w, "tls_versions");
+	jsonw_object_begin(w);
+	for (i = 0; i < c->ntls; i++) {
+		jsonw_key(w, c->tls[i].key);
+		jsonw_int(w, c->tls[i].n);
+	}
+	jsonw_object_end(w);
+	jsonw_key(w, "server_cas");
+	jsonw_array_begin(w);
+	for (i = 0; i < n; i++)
+		jsonw_str(w, cas[i]);
+	jsonw_array_end(w);
+	jsonw_key(w, "force_ssl");
+	jsonw_array_begin(w);
+	for (i = 0; i < c->ninst; i++)
+		if (!c->inst[i].retired && first_force_ssl(c, i))
+			jsonw_str(w, c->inst[i].force_ssl);
+	jsonw_array_end(w);
+	jsonw_key(w, "earliest_cert_expiry");
+	if (v->has_expiry)
+		jsonw_time(w, v->earliest_expiry);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "interval_s");
+	if (c->interval_ms > 0)
+		jsonw_double(w, (double)c->interval_ms / 1000.0);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "interval_source");
+	jsonw_str(w, c->interval_source);
+	jsonw_key(w, "coverage");
+	jsonw_object_begin(w);
+	jsonw_key(w, "polls");
+	jsonw_int(w, v->polls);
+	jsonw_key(w, "failed_polls");
+	jsonw_int(w, v->failed);
+	jsonw_key(w, "largest_gap_s");
+	jsonw_double(w, (double)v->gap_ms / 1000.0);
+	jsonw_key(w, "sessions");
+	jsonw_int(w, v->sessions);
+	jsonw_key(w, "single_poll_sessions");
+	jsonw_int(w, v->single);
+	jsonw_key(w, "missed_sessions");
+	if (v->missed_known)
+		jsonw_int(w, v->missed);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "unseen_client_estimate");
+	if (c->client_sessions > 0)
+		jsonw_double(w, (double)c->one_session / (double)c->client_sessions);
+	else
+		jsonw_null(w);
+	jsonw_object_end(w);
+	jsonw_key(w, "findings");
+	jsonw_array_begin(w);
+}
+
+static void
+table_counts(struct rout *o, const struct count *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		fputs(i ? ", " : "", o->out);
+		put_esc(o, v[i].key);
+		fprintf(o->out, " %lld", (long long)v[i].n);
+	}
+	if (n == 0)
+		fputs("-", o->out);
+}
+
+static void
+table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
+{
+	char cas[64][256], t[32];
+	size_t i, n = distinct_cas(c, cas, 64);
+
+	fputs("\ncluster ", o->out);
+	put_esc(o, c->name);
+	fprintf(o->out, ": %zu instance%s, %lld clients (%lld SSL, %lld non-SSL)\n", c->active,
+		c->active == 1 ? "" : "s", (long long)c->clients, (long long)c->ssl,
+		(long long)c->non_ssl);
+	fputs("  TLS versions    ", o->out);
+	table_counts(o, c->tls, c->ntls);
+	fputs("\n  server CAs      ", o->out);
+	for (i = 0; i < n; i++) {
+		fputs(i ? ", " : "", o->out);
+		put_esc(o, cas[i]);
+	}
+	if (v->has_expiry) {
+		format_time(v->earliest_expiry, t);
+		fprintf(o->out, "%searliest expiry %s", n ? "; " : "", t);
+	} else if (n == 0) {
+		fputs("-", o->out);
+	}
+	fputs("\n  rds.force_ssl   ", o->out);
+	for (i = 0; i < c->ninst; i++) {
+		if (c->inst[i].retired || !first_force_ssl(c, i))
+			continue;
+		put_esc(o, c->inst[i].force_ssl ? c->inst[i].force_ssl : "(not set)");
+		fputs(" ", o->out);
+	}
+	fprintf(o->out, "\n  coverage        %lld polls (%lld failed), largest gap %.1f s,"
+		" %lld sessions (%lld seen in one poll only), missed ",
+		(long long)v->polls, (long long)v->failed, (double)v->gap_ms / 1000.0,
+		(long long)v->sessions, (long long)v->single);
+	if (v->missed_known)
+		fprintf(o->out, "%lld", (long long)v->missed);
+	else
+		fputs("unknown", o->out);
+	if (c->client_sessions > 0)
+		fprintf(o->out, ", unseen-client estimate %.4f",
+			(double)c->one_session / (double)c->client_sessions);
+	fputs("\n  findings\n", o->out);
+}
+
+void
+rout_cluster(struct rout *o, const struct rcluster *c)
+{
+	struct cov v = sum_coverage(c);
+
+	if (o->fmt == FMT_JSON) {
+		json_cluster(o, c, &v);
+		jflush(o, false);
+	} else {
+		table_cluster(o, c, &v);
+	}
+}
+
+void
+rout_finding(struct rout *o, const char *severity, const char *fmt, ...)
+{
+	va_list ap;
+	char *text = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		o->failed = true;
+		return;
+	}
+	if (o->fmt == FMT_JSON) {
+		jsonw_object_begin(&o->w);
+		jsonw_key(&o->w, "severity");
+		jsonw_str(&o->w, severity);
+		jsonw_key(&o->w, "text");
+		jsonw_str(&o->w, text);
+		jsonw_object_end(&o->w);
+		jflush(o, false);
+	} else {
+		fprintf(o->out, "    %-9s ", strcmp(severity, SEV_CRITICAL) == 0 ? "CRITICAL" :
+			strcmp(severity, SEV_WARNING) == 0 ? "WARNING" : "INFO");
+		put_esc(o, text);
+		fputc('\n', o->out);
+	}
+	free(text);
+}
+
+void
+rout_cluster_end(struct rout *o)
+{
+	if (o->fmt == FMT_JSON) {
+		jsonw_array_end(&o->w);
+		jsonw_object_end(&o->w);
+		jflush(o, false);
+	}
+}
+
+int
+rout_end(struct rout *o)
+{
+	if (o->fmt == FMT_JSON) {
+		jsonw_array_end(&o->w);
+		jsonw_object_end(&o->w);
+		jflush(o, true);
+		if (fputc('\n', o->out) == EOF)
+			o->failed = true;
+		jsonw_free(&o->w);
+	}
+	if (fflush(o->out) != 0 || ferror(o->out))
+		o->failed = true;
+	return o->failed ? -1 : 0;
+}

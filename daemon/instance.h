@@ -1,0 +1,74 @@
+/*
+ * instance.h: the poller of one database instance.
+ *
+ * States, every transition in instance.c's step functions:
+ *
+ *   WAITING --timer--> CONNECTING --connected--> FACTS --result--> POLLING
+ *   POLLING --result--> IDLE --timer--> POLLING ...
+ *   any failure --> WAITING (connection dropped, error recorded,
+ *                   reconnect after exponential backoff with jitter)
+ *
+ * The connection stays open between polls. Every poll (and failed attempt)
+ * becomes a poll_record handed to the writer. In --once mode an instance
+ * makes one attempt, reports through `done` and stops (DONE).
+ */
+#ifndef SSLHIST_INSTANCE_H
+#define SSLHIST_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct evdns_base;
+struct config;
+struct cluster_cfg;
+struct store;
+struct writer;
+struct instance;
+
+enum instance_state { INST_WAITING, INST_CONNECTING, INST_FACTS, INST_POLLING, INST_IDLE,
+	INST_DONE };
+
+/* What all instances share; owned by the daemon. */
+struct poller_env {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct store *store;
+	struct writer *writer;
+	const struct config *cfg;	/* current configuration */
+	const char *own_users;		/* the roles the daemon connects as, as
+					 * a PostgreSQL text[] literal */
+	bool once;
+	/* --once: an instance made its attempt. */
+	void (*done)(void *arg, struct instance *in, bool ok);
+	void *done_arg;
+};
+
+/*
+ * A new instance of cluster `c` at host:port, stored as row `id`. Starts
+ * its first connection attempt right away (at a small random offset, so a
+ * fleet does not connect all at once).
+ */
+struct instance *instance_new(const struct poller_env *env, const struct cluster_cfg *c,
+			      const char *host, int port, int64_t id);
+void instance_free(struct instance *in);
+
+/* After a reload: the instance now belongs to cluster config `c` (same
+ * connection settings). Timeouts and interval apply from the next step. */
+void instance_reconfigure(struct instance *in, const struct cluster_cfg *c);
+
+enum instance_state instance_state(const struct instance *in);
+bool instance_ok(const struct instance *in);	/* last attempt succeeded */
+bool instance_failing(const struct instance *in);	/* last attempt failed */
+int64_t instance_id(const struct instance *in);
+const char *instance_host(const struct instance *in);
+int instance_port(const struct instance *in);
+const char *instance_cluster(const struct instance *in);
+
+/* The `user` of every cluster as a text[] literal (own_users); malloc'd. */
+char *instance_own_users(const struct config *cfg);
+
+/* Random numbers for jitter (not for secrets). */
+double jitter_uniform(void);	/* [0, 1) */
+
+#endif

@@ -1,0 +1,424 @@
+/*
+ * main.c: sslhistd, the sampling daemon. Parses the command line, loads
+ * the configuration, opens the store and runs one event loop that drives
+ * every instance's poller, the store writer and the alert hooks.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "fleet.h"
+#include "hooks.h"
+#include "instance.h"
+#include "log.h"
+#include "notify.h"
+#include "spawn.h"
+#include "store.h"
+#include "writer.h"
+
+#define EXIT_USAGE 64		/* sysexits.h EX_USAGE */
+#define EXIT_CONFIG 78		/* sysexits.h EX_CONFIG */
+#define STATUS_EVERY_MS 5000
+#define CHECKPOINT_EVERY_MS 30000
+#define EXPIRE_EVERY_MS (3600 * 1000)
+#define ONCE_TICK_MS 50
+
+struct daemon {
+	const char *config_path;
+	const char *db_path;		/* --db, else the configuration's */
+	bool verbose;
+	bool once;
+	struct config *cfg;
+	char *own_users;		/* env.own_users */
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct store *store;
+	struct writer *writer;
+	struct hooks *hooks;
+	struct fleet *fleet;
+	struct poller_env env;
+	struct event *ev_term, *ev_int, *ev_hup;
+	struct event *ev_status, *ev_checkpoint, *ev_expire, *ev_once;
+	bool once_polled, once_ok;
+	int64_t once_deadline_ms;
+	int exit_code;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sslhistd [-c CONFIG] [--db PATH] [--once] [--check] [-v] [--version] [--help]\n"
+		"\n"
+		"Samples pg_stat_ssl on every configured PostgreSQL instance and records\n"
+		"every client it sees in an SQLite history.\n"
+		"\n"
+		"  -c, --config CONFIG  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+		"      --db PATH        history database (overrides `database`)\n"
+		"      --once           poll every instance once, run due hooks, exit\n"
+		"                       (0: every poll succeeded, 1: some failed)\n"
+		"      --check          validate the configuration, print what would be polled\n"
+		"  -v, --verbose        log at debug level\n"
+		"      --version        print the version\n"
+		"  -h, --help           this text\n");
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+add_timer(struct event *ev, int64_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	event_add(ev, &tv);
+}
+
+static int
+parse_args(struct daemon *d, int argc, char **argv, bool *check)
+{
+	enum { OPT_DB = 256, OPT_ONCE, OPT_CHECK, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	d->config_path = CONFIG_DEFAULT_PATH;
+	while ((ch = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			d->config_path = optarg;
+			break;
+		case OPT_DB:
+			d->db_path = optarg;
+			break;
+		case OPT_ONCE:
+			d->once = true;
+			break;
+		case OPT_CHECK:
+			*check = true;
+			break;
+		case 'v':
+			d->verbose = true;
+			break;
+		case OPT_VERSION:
+			printf("sslhistd %s\n", SSLHIST_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sslhistd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+apply_log_level(const struct daemon *d)
+{
+	log_set_level(d->verbose ? LOG_DEBUG : (enum log_level)d->cfg->log_level);
+}
+
+/* ---- loop callbacks ---- */
+
+static void
+stop(struct daemon *d, int code)
+{
+	d->exit_code = code;
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	log_infox("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	notify_stopping();
+	stop(d, 0);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct config *old = d->cfg, *cfg;
+	char err[1024];
+
+	(void)sig;
+	(void)what;
+	notify_reloading();
+	cfg = config_load(d->config_path, err, sizeof(err));
+	if (cfg == NULL) {
+		log_errorx("reload: %s; keeping the running configuration", err);
+		notify_ready();
+		return;
+	}
+	if (d->db_path == NULL && strcmp(cfg->database, old->database) != 0)
+		log_warnx("reload: database %s -> %s needs a restart; still writing %s",
+			  old->database, cfg->database, old->database);
+	char *own = instance_own_users(cfg);
+	if (own == NULL) {
+		log_errorx("reload: out of memory; keeping the running configuration");
+		config_free(cfg);
+		notify_ready();
+		return;
+	}
+	free(d->own_users);
+	d->own_users = own;
+	d->env.own_users = own;
+	d->cfg = cfg;
+	d->env.cfg = cfg;
+	apply_log_level(d);
+	if (fleet_apply(d->fleet, old) < 0)
+		log_warnx("reload: some instances could not be registered; retrying at the next reload");
+	hooks_reconfigure(d->hooks, cfg);
+	store_set_alerts(d->store, hooks_alert_mask(cfg));
+	config_free(old);
+	log_infox("reloaded %s: %zu clusters", d->config_path, cfg->nclusters);
+	notify_ready();
+}
+
+static void
+on_status(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct fleet_status st;
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	(void)fd;
+	(void)what;
+	fleet_status(d->fleet, &st);
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%H:%M:%SZ", &tm);
+	notify_status("%zu instances: %zu ok, %zu failing; %zu results waiting for the store; at %s",
+		      st.instances, st.ok, st.failing, writer_queued(d->writer), when);
+}
+
+static void
+on_checkpoint(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	/* A reader that never lets go starves automatic checkpoints. */
+	store_checkpoint(d->store);
+}
+
+static void
+on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	int64_t before = (int64_t)time(NULL) - d->cfg->retention_ms / 1000;
+
+	(void)fd;
+	(void)what;
+	if (store_expire(d->store, before) < 0)
+		log_warnx("expiring detail older than the retention failed: %s; retrying in an hour",
+			  store_errmsg(d->store));
+}
+
+static void
+on_stored(void *arg, int new_clients)
+{
+	struct daemon *d = arg;
+
+	(void)new_clients;
+	if (d->hooks)
+		hooks_kick(d->hooks);
+}
+
+/* --once: every attempt made; exit when stored and the hooks are done. */
+static void
+on_once_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	bool stored = writer_flush(d->writer) == 0;
+
+	(void)fd;
+	(void)what;
+	if (stored && hooks_idle(d->hooks)) {
+		stop(d, d->once_ok ? 0 : 1);
+		return;
+	}
+	if (mono_ms() > d->once_deadline_ms) {
+		log_warnx("--once: %s; exiting", stored ? "hooks still running at hook_timeout"
+			  : "results could not be stored");
+		stop(d, 1);
+		return;
+	}
+	add_timer(d->ev_once, ONCE_TICK_MS);
+}
+
+static void
+on_once_polled(void *arg, bool all_ok)
+{
+	struct daemon *d = arg;
+
+	d->once_polled = true;
+	d->once_ok = all_ok;
+	/* Hooks started now get hook_timeout, then 5 s until SIGKILL. */
+	d->once_deadline_ms = mono_ms() + d->cfg->hook_timeout_ms + 6000;
+	add_timer(d->ev_once, 0);
+}
+
+/* ---- set-up and tear-down ---- */
+
+static int
+setup_loop(struct daemon *d)
+{
+	d->base = event_base_new();
+	if (d->base == NULL)
+		return -1;
+	/* resolv.conf and /etc/hosts; no socket is opened until a lookup. */
+	d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+				EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d->dns == NULL)
+		return -1;
+	if (spawn_init(d->base) < 0 || notify_init(d->base) < 0)
+		return -1;
+	d->ev_term = evsignal_new(d->base, SIGTERM, on_stop_signal, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, on_stop_signal, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, on_reload, d);
+	d->ev_status = event_new(d->base, -1, EV_PERSIST, on_status, d);
+	d->ev_checkpoint = event_new(d->base, -1, EV_PERSIST, on_checkpoint, d);
+	d->ev_expire = event_new(d->base, -1, EV_PERSIST, on_expire, d);
+	d->ev_once = evtimer_new(d->base, on_once_tick, d);
+	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_status || !d->ev_checkpoint ||
+	    !d->ev_expire || !d->ev_once)
+		return -1;
+	event_add(d->ev_term, NULL);
+	event_add(d->ev_int, NULL);
+	if (!d->once) {
+		event_add(d->ev_hup, NULL);
+		add_timer(d->ev_status, STATUS_EVERY_MS);
+		add_timer(d->ev_checkpoint, CHECKPOINT_EVERY_MS);
+		add_timer(d->ev_expire, EXPIRE_EVERY_MS);
+	}
+	return 0;
+}
+
+static void
+teardown(struct daemon *d)
+{
+	size_t left;
+
+	/* In-flight polls are abandoned; what was polled is stored now. */
+	fleet_free(d->fleet);
+	if (d->writer && (left = writer_flush(d->writer)) > 0)
+		log_errorx("%zu poll results could not be stored before exit: %s", left,
+			   store_errmsg(d->store));
+	hooks_free(d->hooks);
+	writer_free(d->writer);
+	struct event *evs[] = { d->ev_term, d->ev_int, d->ev_hup, d->ev_status,
+		d->ev_checkpoint, d->ev_expire, d->ev_once };
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+		if (evs[i])
+			event_free(evs[i]);
+	}
+	notify_shutdown();
+	spawn_shutdown();
+	if (d->dns)
+		evdns_base_free(d->dns, 0);
+	if (d->base)
+		event_base_free(d->base);
+	store_close(d->store);
+	config_free(d->cfg);
+	free(d->own_users);
+	libevent_global_shutdown();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	bool check = false;
+	char err[1024];
+	const char *db;
+
+	log_init("sslhistd", LOG_INFO);
+	if (parse_args(&d, argc, argv, &check) < 0)
+		return EXIT_USAGE;
+	d.cfg = config_load(d.config_path, err, sizeof(err));
+	if (d.cfg == NULL) {
+		log_errorx("%s", err);
+		return EXIT_CONFIG;
+	}
+	apply_log_level(&d);
+	if (check) {
+		config_print(d.cfg, stdout);
+		config_free(d.cfg);
+		return 0;
+	}
+	/* A hook that never reads its stdin must not kill us with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	db = d.db_path ? d.db_path : d.cfg->database;
+	d.store = store_open(db, err, sizeof(err));
+	if (d.store == NULL) {
+		log_errorx("%s", err);
+		config_free(d.cfg);
+		return 1;
+	}
+	store_set_alerts(d.store, hooks_alert_mask(d.cfg));
+	if (setup_loop(&d) < 0) {
+		log_errorx("could not set up the event loop");
+		d.exit_code = 1;
+		goto out;
+	}
+	d.writer = writer_new(d.base, d.store, on_stored, &d);
+	d.hooks = hooks_new(d.base, d.store, d.cfg);
+	d.own_users = instance_own_users(d.cfg);
+	d.env = (struct poller_env){ .base = d.base, .dns = d.dns, .store = d.store,
+		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
+	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
+	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || fleet_apply(d.fleet, NULL) < 0) {
+		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
+		d.exit_code = 1;
+		goto out;
+	}
+	log_infox("started: %zu clusters, database %s", d.cfg->nclusters, db);
+	notify_ready();
+	if (d.once) {
+		struct fleet_status st;
+
+		fleet_status(d.fleet, &st);
+		if (st.pending == 0)
+			on_once_polled(&d, true);
+	}
+	event_base_dispatch(d.base);
+out:
+	teardown(&d);
+	return d.exit_code;
+}

@@ -1,0 +1,58 @@
+/*
+ * tracker.h: which sessions of one instance are alive, poll to poll.
+ *
+ * A session is (pid, backend_start). Each poll shows the sessions alive at
+ * that instant; the tracker tells which are new and which ended since the
+ * previous poll, and whether an ended one was seen in one poll only (a
+ * sign that the interval is too long). It also keeps the previous poll's
+ * pg_stat_database.sessions per database, to count the sessions that began
+ * and ended between two polls unseen: growth of the counter minus the new
+ * sessions the poll saw.
+ */
+#ifndef SSLHIST_TRACKER_H
+#define SSLHIST_TRACKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tracker;
+
+struct tracker *tracker_new(void);
+void tracker_free(struct tracker *t);
+
+/* A session known from before a restart: alive, seen more than once. */
+int tracker_preload(struct tracker *t, int32_t pid, int64_t backend_start_us);
+
+/* Starts a poll. */
+void tracker_begin(struct tracker *t);
+/*
+ * Marks a session seen in this poll. Returns 1 if it is new, 0 if known,
+ * -1 when out of memory. `recorded`: the session belongs to a client that
+ * is stored (not excluded, not our own).
+ */
+int tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded);
+/*
+ * Ends the poll: calls fn for every recorded session not seen in it (then
+ * forgets all sessions not seen). single_poll: it was seen in one poll.
+ */
+void tracker_finish(struct tracker *t,
+		    void (*fn)(void *arg, int32_t pid, int64_t backend_start_us, bool single_poll),
+		    void *arg);
+size_t tracker_count(const struct tracker *t);
+
+/*
+ * Session counters. tracker_count_db() is called once per database of a
+ * poll with its counter and how many new sessions the poll saw in it;
+ * returns the sessions missed since the previous poll, or -1 when there is
+ * no usable baseline (first poll, counter reset: stats_reset changed or
+ * the counter went down). tracker_counters_done() then forgets databases
+ * that were not reported (dropped).
+ */
+int64_t tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions,
+			 const char *stats_reset, int64_t new_seen);
+void tracker_counters_done(struct tracker *t);
+/* Forgets all counter baselines (e.g. after a server restart was seen). */
+void tracker_counters_reset(struct tracker *t);
+
+#endif

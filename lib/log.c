@@ -1,0 +1,361 @@
+/*
+ * log.c: see log.h. One event is formatted once, escaped once and written
+ * either as one journal entry with fields or as one stderr line.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
+/*
+ * <systemd/sd-journal.h> pulls in <syslog.h>, whose LOG_WARNING, LOG_INFO
+ * and LOG_DEBUG macros would replace our enumerators. We use syslog's
+ * numbers only through journal_priority() below.
+ */
+#undef LOG_WARNING
+#undef LOG_INFO
+#undef LOG_DEBUG
+
+#include "log.h"
+
+static const char *log_progname = "sslhist";
+static enum log_level log_level = LOG_INFO;
+static bool log_journal;
+
+static const char *const level_names[] = {
+	[LOG_ERROR] = "error",
+	[LOG_WARNING] = "warning",
+	[LOG_INFO] = "info",
+	[LOG_DEBUG] = "debug",
+};
+
+/* syslog(3) priorities as the journal's PRIORITY field wants them. */
+static int
+journal_priority(enum log_level level)
+{
+	switch (level) {
+	case LOG_ERROR:
+		return 3;
+	case LOG_WARNING:
+		return 4;
+	case LOG_INFO:
+		return 6;
+	case LOG_DEBUG:
+		return 7;
+	}
+	return 6;
+}
+
+/* systemd sets JOURNAL_STREAM=DEV:INODE for the stream it connected; a
+ * child whose stderr was redirected elsewhere inherits the variable, so
+ * only a matching stderr counts. */
+static bool
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	uintmax_t dev, ino;
+	struct stat st;
+	char tail;
+
+	if (js == NULL || sscanf(js, "%ju:%ju%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return false;
+	if ((uintmax_t)st.st_dev != dev || (uintmax_t)st.st_ino != ino)
+		return false;
+	/* sd_journal_sendv() drops messages silently when journald is absent. */
+	return access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
+void
+log_init(const char *progname, enum log_level level)
+{
+	const char *slash;
+
+	if (progname != NULL) {
+		slash = strrchr(progname, '/');
+		log_progname = slash ? slash + 1 : progname;
+	}
+	log_level = level;
+	log_journal = stderr_is_journal();
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return log_level;
+}
+
+int
+log_level_parse(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if the
+ * bytes there are not one: overlong forms, surrogates and code points
+ * above U+10FFFF are invalid.
+ */
+static size_t
+utf8_seq_len(const unsigned char *p, size_t n)
+{
+	uint32_t cp;
+	size_t len, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	/* C1 controls (U+0080..U+009F) include CSI, which terminals obey. */
+	if (len == 2 && cp < 0xa0)
+		return 0;
+	return len;
+}
+
+/*
+ * Escapes src into a new string: control characters, backslash, C1
+ * controls and bytes that are not valid UTF-8 become \xHH. Returns NULL
+ * on ENOMEM.
+ */
+static char *
+log_escape(const char *src)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t n = strlen(src), i = 0, o = 0, len;
+	char *out = malloc(n * 4 + 1);
+
+	if (out == NULL)
+		return NULL;
+	while (i < n) {
+		len = utf8_seq_len(p + i, n - i);
+		if (len == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\'))
+			len = 0;
+		if (len == 0) {
+			snprintf(out + o, 5, "\\x%02x", p[i]);
+			o += 4;
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static char *format_message(const char *, va_list, int)
+	__attribute__((format(printf, 1, 0)));
+static void log_emit(enum log_level, const struct log_obj *, const char *,
+		     const char *const *, int, const char *, va_list)
+	__attribute__((format(printf, 6, 0)));
+
+/* Formats into a malloc'd string, or NULL on failure. */
+static char *
+format_message(const char *fmt, va_list ap, int errnum)
+{
+	va_list aq;
+	char *buf;
+	int n;
+	size_t extra = 0;
+	const char *es = NULL;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return NULL;
+	if (errnum != 0) {
+		es = strerror(errnum);
+		extra = strlen(es) + 2;
+	}
+	buf = malloc((size_t)n + extra + 1);
+	if (buf == NULL)
+		return NULL;
+	vsnprintf(buf, (size_t)n + 1, fmt, ap);
+	if (es != NULL) {
+		memcpy(buf + n, ": ", 2);
+		memcpy(buf + n + 2, es, extra - 1);	/* with its NUL */
+	}
+	return buf;
+}
+
+/* "cluster/instance: " or "cluster: " or "instance: " or "". */
+static char *
+obj_prefix(const struct log_obj *obj)
+{
+	const char *c = obj ? obj->cluster : NULL, *i = obj ? obj->instance : NULL;
+	char *raw, *esc;
+	int n;
+
+	if (c == NULL && i == NULL)
+		return strdup("");
+	if (c != NULL && i != NULL)
+		n = asprintf(&raw, "%s/%s: ", c, i);
+	else
+		n = asprintf(&raw, "%s: ", c ? c : i);
+	if (n < 0)
+		return NULL;
+	esc = log_escape(raw);
+	free(raw);
+	return esc;
+}
+
+static void
+write_stderr(enum log_level level, const char *prefix, const char *msg)
+{
+	fprintf(stderr, "%s: %s: %s%s\n", log_progname, level_names[level],
+	    prefix, msg);
+	fflush(stderr);
+}
+
+#define MAX_FIELDS 32
+
+static int
+write_journal(enum log_level level, const struct log_obj *obj,
+	      const char *msgid, const char *const *fields,
+	      const char *prefix, const char *msg)
+{
+	struct iovec iov[MAX_FIELDS + 7];
+	char *owned[7];
+	size_t n = 0, nowned = 0, i;
+	int r = -1;
+
+#define ADD_FMT(...) do { \
+	char *s_; \
+	if (asprintf(&s_, __VA_ARGS__) < 0) goto out; \
+	owned[nowned++] = s_; \
+	iov[n].iov_base = s_; iov[n].iov_len = strlen(s_); n++; \
+} while (0)
+	ADD_FMT("MESSAGE=%s%s", prefix, msg);
+	ADD_FMT("PRIORITY=%d", journal_priority(level));
+	ADD_FMT("SYSLOG_IDENTIFIER=%s", log_progname);
+	if (msgid != NULL)
+		ADD_FMT("MESSAGE_ID=%s", msgid);
+	if (obj != NULL && obj->cluster != NULL)
+		ADD_FMT("SSLHIST_CLUSTER=%s", obj->cluster);
+	if (obj != NULL && obj->instance != NULL)
+		ADD_FMT("SSLHIST_INSTANCE=%s", obj->instance);
+#undef ADD_FMT
+	for (i = 0; fields != NULL && fields[i] != NULL && i < MAX_FIELDS; i++) {
+		/* The journal rejects a field without NAME=; skip it. */
+		if (strchr(fields[i], '=') == NULL || fields[i][0] == '=')
+			continue;
+		iov[n].iov_base = (void *)(uintptr_t)fields[i];
+		iov[n].iov_len = strlen(fields[i]);
+		n++;
+	}
+	r = sd_journal_sendv(iov, (int)n);
+out:
+	for (i = 0; i < nowned; i++)
+		free(owned[i]);
+	return r;
+}
+
+static void
+log_emit(enum log_level level, const struct log_obj *obj, const char *msgid,
+	 const char *const *fields, int errnum, const char *fmt, va_list ap)
+{
+	char *raw, *msg, *prefix;
+	int saved = errno;
+
+	if ((int)level < 0 || level > LOG_DEBUG)
+		level = LOG_ERROR;
+	if (level > log_level)
+		return;
+	raw = format_message(fmt, ap, errnum);
+	msg = raw ? log_escape(raw) : NULL;
+	prefix = obj_prefix(obj);
+	if (msg == NULL || prefix == NULL) {
+		write_stderr(level, "", "(out of memory formatting log message)");
+	} else if (!log_journal ||
+	    write_journal(level, obj, msgid, fields, prefix, msg) < 0) {
+		write_stderr(level, prefix, msg);
+	}
+	free(raw);
+	free(msg);
+	free(prefix);
+	errno = saved;
+}
+
+void
+log_event(enum log_level level, const struct log_obj *obj, const char *msgid,
+	  const char *const *fields, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	log_emit(level, obj, msgid, fields, 0, fmt, ap);
+	va_end(ap);
+}
+
+#define DEFINE_SHORTHAND(name, level, with_errno) \
+void \
+name(const char *fmt, ...) \
+{ \
+	va_list ap; \
+	int e = (with_errno) ? errno : 0; \
+	if ((level) > log_level) \
+		return; \
+	va_start(ap, fmt); \
+	log_emit((level), NULL, NULL, NULL, e, fmt, ap); \
+	va_end(ap); \
+}
+
+DEFINE_SHORTHAND(log_errorx, LOG_ERROR, 0)
+DEFINE_SHORTHAND(log_error_errno, LOG_ERROR, 1)
+DEFINE_SHORTHAND(log_warnx, LOG_WARNING, 0)
+DEFINE_SHORTHAND(log_warn_errno, LOG_WARNING, 1)
+DEFINE_SHORTHAND(log_infox, LOG_INFO, 0)
+DEFINE_SHORTHAND(log_debugx, LOG_DEBUG, 0)
+
+void
+olog(enum log_level level, const struct log_obj *obj, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	log_emit(level, obj, NULL, NULL, 0, fmt, ap);
+	va_end(ap);
+}

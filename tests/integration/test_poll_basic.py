@@ -1,0 +1,212 @@
+"""sslhistd against three real PostgreSQL 15 servers: what one poll stores.
+
+Servers: A (TLS, certificate from CA1), B (TLS, certificate from CA2),
+C (ssl=off). Clusters: alpha -> A (by name `localhost`, verify-full with CA1),
+beta -> B (verify-full with CA2), gamma -> C (sslmode=disable), all as
+`monitor` (pg_monitor); blind -> C as `nomon` (not in pg_monitor).
+"""
+import time
+
+import harness as h
+
+EXCLUDED_USERS = ("rdsadmin", "hiddenuser")
+
+
+class PollBasic(h.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.ca1 = h.CA("ca1")
+        cls.ca2 = h.CA("ca2")
+        cls.a = h.PgServer(ssl=True, ca=cls.ca1, name="a")
+        cls.b = h.PgServer(ssl=True, ca=cls.ca2, name="b")
+        cls.c = h.PgServer(ssl=False, name="c")
+        S = h.Session
+        cls.expected = {       # cluster -> [(session, tls_version)]
+            "alpha": [(S(cls.a, "app1", "appdb", "require", "a-ssl"), "TLSv1.3"),
+                      (S(cls.a, "app2", "postgres", "disable", "a-plain"), None),
+                      (S(cls.a, "app3", "appdb", "verify-full", "a-verified",
+                         sslrootcert=cls.ca1.cert), "TLSv1.3")],
+            "beta": [(S(cls.b, "app1", "appdb", "require", "b-ssl"), "TLSv1.3"),
+                     (S(cls.b, "app3", "appdb", "disable", "b-plain"), None)],
+            "gamma": [(S(cls.c, "app1", "appdb", "disable", "c-plain"), None),
+                      (S(cls.c, "app2", "appdb", "disable", "c-plain2"), None)],
+        }
+        # Sessions that must never be recorded: excluded users and database.
+        cls.hidden = [
+            S(cls.a, "rdsadmin", "rdsadmin", "require", "a-rdsadmin"),
+            S(cls.a, "rdsadmin", "appdb", "disable", "a-rdsadmin-appdb"),
+            S(cls.a, "app1", "rdsadmin", "require", "a-app-in-rdsadmin-db"),
+            S(cls.a, "hiddenuser", "appdb", "require", "a-hiddenuser"),
+            S(cls.b, "rdsadmin", "rdsadmin", "require", "b-rdsadmin"),
+            S(cls.c, "rdsadmin", "rdsadmin", "disable", "c-rdsadmin"),
+        ]
+        h.wait_all_visible([s for v in cls.expected.values() for s, _ in v] + cls.hidden)
+        cls.cfg = {
+            "sslhistd": {"interval": "500ms", "connect_timeout": "5s",
+                         "query_timeout": "5s", "max_backoff": "1s",
+                         "exclude_users": ", ".join(EXCLUDED_USERS)},
+            "cluster alpha": h.cluster_for(cls.a, host="localhost"),
+            "cluster beta": h.cluster_for(cls.b),
+            "cluster gamma": h.cluster_for(cls.c),
+            "cluster blind": h.cluster_for(cls.c, user="nomon"),
+        }
+
+    # -- helpers
+
+    def assert_clients(self, d):
+        for cluster, sessions in self.expected.items():
+            for s, tls in sessions:
+                row = self.assertClient(d, cluster, s, tls_version=tls)
+                self.assertIn("127.0.0.1", row["client_addr"] or "", row)
+                self.assertGreaterEqual(row["sessions"], 1, row)
+                self.assertGreaterEqual(row["samples"], 1, row)
+                self.assertLessEqual(row["first_seen"], row["last_seen"], row)
+                self.assertLess(abs(row["last_seen"] - time.time()), 600, row)
+                if s.ssl:
+                    self.assertTrue(row["cipher"], row)
+                    self.assertIsInstance(row["bits"], int, row)
+                else:
+                    self.assertIsNone(row["cipher"], row)
+                    self.assertIsNone(row["bits"], row)
+
+    def assert_nothing_hidden(self, d, also=()):
+        everyone = d.clients()
+        for c in everyone:
+            self.assertNotIn(c["user"], EXCLUDED_USERS, "excluded user stored: %r" % c)
+            self.assertNotEqual(c["database"], "rdsadmin", "excluded database stored: %r" % c)
+            self.assertNotEqual(c["application"], "sslhistd", "own session stored: %r" % c)
+        names = {s.application_name for v in self.expected.values() for s, _ in v}
+        names.add(h.ADMIN_APP)
+        names.update(also)
+        for c in everyone:
+            self.assertIn(c["application"], names, "unexpected client stored: %r" % c)
+        # A role outside pg_read_all_stats sees no other session's details
+        # (PostgreSQL hides backend_type and the pg_stat_ssl row): nothing
+        # is recorded for it, and the instance says it is blind.
+        self.assertEqual(d.clients("blind"), [])
+
+    def assert_instances(self, d):
+        inst = {r["cluster"]: r for r in d.query("SELECT * FROM instance")}
+        self.assertEqual(set(inst), {"alpha", "beta", "gamma", "blind"}, inst)
+        self.assertEqual((inst["alpha"]["host"], inst["alpha"]["port"]),
+                         ("localhost", self.a.port))
+        self.assertEqual((inst["beta"]["host"], inst["beta"]["port"]),
+                         ("127.0.0.1", self.b.port))
+        for name, r in inst.items():
+            self.assertTrue(r["last_success"], r)
+            self.assertEqual(r["consecutive_failures"], 0, r)
+            self.assertTrue((r["server_version"] or "").startswith("15"), r)
+            self.assertEqual((r["server_version_num"] or 0) // 10000, 15, r)
+            self.assertIsNone(r["role"], r)
+            self.assertIsNone(r["retired_at"], r)
+        for name, srv, ca, other in (("alpha", self.a, self.ca1, self.ca2),
+                                     ("beta", self.b, self.ca2, self.ca1)):
+            r = inst[name]
+            self.assertEqual(r["ssl_enabled"], 1, r)
+            self.assertIn(ca.subject_cn, r["cert_issuer"] or "", r)
+            self.assertNotIn(other.subject_cn, r["cert_issuer"] or "", r)
+            self.assertIn("CN=localhost", (r["cert_subject"] or "").replace(" = ", "="), r)
+            want = h.cert_field(srv.cert, "fingerprint").replace(":", "").upper()
+            self.assertEqual((r["cert_sha256"] or "").replace(":", "").upper(), want, r)
+            self.assertLess(r["cert_not_before"] or 0, time.time(), r)
+            self.assertGreater(r["cert_not_after"] or 0, time.time() + 20 * 86400, r)
+        for name in ("gamma", "blind"):
+            r = inst[name]
+            self.assertEqual(r["ssl_enabled"], 0, r)
+            self.assertIsNone(r["cert_issuer"], r)
+            self.assertIsNone(r["cert_sha256"], r)
+        for name in ("alpha", "beta", "gamma"):
+            self.assertEqual(inst[name]["can_see_all_sessions"], 1, inst[name])
+        self.assertEqual(inst["blind"]["can_see_all_sessions"], 0, inst["blind"])
+
+    # -- tests
+
+    def test_1_once_stores_clients_and_facts(self):
+        d = h.Daemon(self.cfg)
+        r = d.run_once()
+        self.assertEqual(r.returncode, 0, "sslhistd --once: %s" % r.stderr)
+        self.assert_instances(d)
+        self.assert_clients(d)
+        self.assert_nothing_hidden(d)
+        p, f = d.polls("alpha")
+        self.assertEqual((p, f), (1, 0), d.dump("coverage"))
+
+    def test_2_once_exits_1_when_one_instance_fails(self):
+        cfg = dict(self.cfg)
+        dead_port = h.free_port()       # locked by us, nothing listens on it
+        cfg["cluster dead"] = {"host": "127.0.0.1", "port": dead_port, "user": "monitor",
+                               "dbname": "postgres", "sslmode": "disable"}
+        d = h.Daemon(cfg)
+        t0 = time.monotonic()
+        r = d.run_once()
+        self.assertEqual(r.returncode, 1, "sslhistd --once with a dead instance: %s"
+                         % r.stderr)
+        self.assertLess(time.monotonic() - t0, 10)
+        dead = d.instance("dead")
+        self.assertIsNotNone(dead, d.dump("instance"))
+        self.assertGreaterEqual(dead["consecutive_failures"], 1, dead)
+        self.assertIsNone(dead["last_success"], dead)
+        self.assertTrue(dead["last_error"], dead)
+        # The others were polled and stored all the same.
+        self.assert_clients(d)
+        self.assertTrue(d.instance("alpha")["last_success"])
+
+    def test_3_daemon_keeps_polling(self):
+        d = h.Daemon(self.cfg).start()
+        d.wait_ok("alpha")
+        d.wait_polls("beta", 3)
+        # A session that starts while the daemon runs is picked up.
+        late = h.Session(self.b, "app2", "appdb", "require", "b-late")
+        late.wait_visible()
+        d.wait(lambda: [c for c in d.clients("beta") if c["application"] == "b-late"],
+               10, "late client stored")
+        d.wait_polls("alpha", 3)
+        self.assertClient(d, "beta", late, tls_version="TLSv1.3")
+        self.assert_clients(d)
+        self.assert_nothing_hidden(d, also=["b-late"])
+        self.assert_instances(d)
+        # A session that stays open is one session seen in many samples.
+        row = [c for c in d.clients("alpha") if c["application"] == "a-ssl"][0]
+        self.assertEqual(row["sessions"], 1, row)
+        self.assertGreaterEqual(row["samples"], 3, row)
+        cpu = _cpu_seconds(d.proc.pid)
+        polls = sum(d.polls(c)[0] for c in ("alpha", "beta", "gamma", "blind"))
+        elapsed = time.monotonic() - d.started_at
+        rc, took = d.stop()
+        self.assertEqual(rc, 0, d.log_text())
+        for c in ("alpha", "beta", "gamma", "blind"):
+            self.assertEqual(d.polls(c)[1], 0, d.dump("coverage"))
+        h.log("daemon: %d polls in %.1fs (%.1f/s), CPU %.3fs (%.2f ms/poll), stop in %.2fs"
+              % (polls, elapsed, polls / elapsed, cpu, 1000 * cpu / max(polls, 1), took))
+
+    def test_4_missed_sessions_counted(self):
+        cfg = {"sslhistd": {"interval": "2s", "jitter": "0%"},
+               "cluster burst": h.cluster_for(self.a)}
+        d = h.Daemon(cfg).start()
+        d.wait_polls("burst", 1, timeout=10)
+        d.wait_polls("burst", 1, timeout=5)     # right after a poll: ~2 s of room
+        took = h.burst(self.a, n=50, user="app2", dbname="appdb", sslmode="require",
+                       application_name="burst", hold_ms=20)
+        d.wait_polls("burst", 2, timeout=10)
+        missed = d.query1("SELECT coalesce(sum(missed_sessions), 0) FROM coverage v "
+                          "JOIN instance i ON i.id = v.instance_id WHERE cluster = 'burst'")
+        per_db = d.query1("SELECT coalesce(sum(missed), 0) FROM missed_session m "
+                          "JOIN instance i ON i.id = m.instance_id "
+                          "WHERE cluster = 'burst' AND database = 'appdb'")
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.log_text())
+        h.log("burst of 50 took %.2fs; missed_sessions=%s, appdb=%s" % (took, missed, per_db))
+        self.assertGreaterEqual(missed, 40, d.dump("coverage"))
+        self.assertLessEqual(missed, 50 + 5, d.dump("coverage"))
+        self.assertGreaterEqual(per_db, 40, d.dump("missed_session"))
+
+
+def _cpu_seconds(pid):
+    import os
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+if __name__ == "__main__":
+    h.main()

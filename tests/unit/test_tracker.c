@@ -1,0 +1,132 @@
+/*
+ * test_tracker.c: new, known and ended sessions; single-poll sessions;
+ * missed-session counting with resets; table growth.
+ */
+#include "check.h"
+#include "tracker.h"
+
+struct ended {
+	int n, single;
+	int32_t last_pid;
+};
+
+static void
+on_end(void *arg, int32_t pid, int64_t bs, bool single)
+{
+	struct ended *e = arg;
+
+	(void)bs;
+	e->n++;
+	e->single += single;
+	e->last_pid = pid;
+}
+
+static void
+test_sessions(void)
+{
+	struct tracker *t = tracker_new();
+	struct ended e = { 0 };
+
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 10, 1000, true), 1);
+	CHECK_INT(tracker_see(t, 11, 1000, true), 1);
+	CHECK_INT(tracker_see(t, 12, 1000, false), 1);
+	CHECK_INT(tracker_see(t, 10, 1000, true), 0);	/* twice in one poll */
+	tracker_finish(t, on_end, &e);
+	CHECK_INT(e.n, 0);
+	CHECK_INT(tracker_count(t), 3);
+
+	/* 11 ended after one poll; 12 ended but is not recorded; the pid 10
+	 * was reused by a new backend (another start time). */
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 10, 1000, true), 0);
+	CHECK_INT(tracker_see(t, 10, 2000, true), 1);
+	tracker_finish(t, on_end, &e);
+	CHECK_INT(e.n, 1);
+	CHECK_INT(e.single, 1);
+	CHECK_INT(e.last_pid, 11);
+	CHECK_INT(tracker_count(t), 2);
+
+	/* 10@1000 ends after two polls: not single. */
+	e = (struct ended){ 0 };
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 10, 2000, true), 0);
+	tracker_finish(t, on_end, &e);
+	CHECK_INT(e.n, 1);
+	CHECK_INT(e.single, 0);
+
+	/* Preloaded sessions (from the store after a restart) are known. */
+	CHECK_INT(tracker_preload(t, 77, 5), 0);
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 77, 5, true), 0);
+	tracker_finish(t, on_end, &e);
+	tracker_free(t);
+}
+
+static void
+test_growth(void)
+{
+	struct tracker *t = tracker_new();
+	struct ended e = { 0 };
+	int fresh = 0;
+
+	/* Many polls of churning sessions: tombstones must not fill the
+	 * table, and every session is found again while alive. */
+	for (int poll = 0; poll < 200; poll++) {
+		tracker_begin(t);
+		for (int i = 0; i < 500; i++)
+			fresh += tracker_see(t, poll * 250 + i, 42, true);
+		tracker_finish(t, on_end, &e);
+	}
+	/* Each poll shares 250 sessions with the previous one. */
+	CHECK_INT(fresh, 500 + 199 * 250);
+	CHECK_INT(tracker_count(t), 500);
+	CHECK_INT(e.n, 199 * 250);
+	/* Only the first poll's lower half was seen once (every later
+	 * session is in two consecutive polls). */
+	CHECK_INT(e.single, 250);
+	tracker_free(t);
+}
+
+static void
+test_counters(void)
+{
+	struct tracker *t = tracker_new();
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 100, "r1", 0), -1);	/* no baseline */
+	CHECK_INT(tracker_count_db(t, 6, 10, NULL, 0), -1);
+	tracker_counters_done(t);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 150, "r1", 8), 42);	/* 50 began, 8 seen */
+	CHECK_INT(tracker_count_db(t, 6, 12, NULL, 5), 0);	/* seen early: never < 0 */
+	tracker_counters_done(t);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 10, "r1", 0), -1);	/* went down: reset */
+	CHECK_INT(tracker_count_db(t, 6, 20, "r2", 0), -1);	/* stats_reset changed */
+	tracker_counters_done(t);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 1), 2);
+	tracker_counters_done(t);	/* 6 not reported: dropped database */
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 6, 30, "r2", 0), -1);	/* forgotten */
+	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 0), 0);
+	tracker_counters_done(t);
+	tracker_counters_reset(t);
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 20, "r1", 0), -1);
+	tracker_free(t);
+}
+
+int
+main(void)
+{
+	test_sessions();
+	test_growth();
+	test_counters();
+	return check_done();
+}
