@@ -55,7 +55,7 @@ static const char rows_sql[] =
 static const struct col cols[] = {
 	{ "event", "EVENT", COL_STR, 0, 0 },
 	{ "cluster", "CLUSTER", COL_STR, 0, 20 },
-	{ "instance", "INSTANCE", COL_STR, 0, 40 },
+	{ "instance", "INSTANCE", COL_STR, 0, 64 },
 	{ "database", "DATABASE", COL_STR, 0, 20 },
 	{ "user", "USER", COL_STR, 0, 20 },
 	{ "application", "APPLICATION", COL_STR, 0, 24 },

@@ -48,7 +48,7 @@ static const char batch_sql[] =
 
 static const struct col cols[] = {
 	{ "cluster", "CLUSTER", COL_STR, 0, 20 },
-	{ "instance", "INSTANCE", COL_STR, 0, 40 },
+	{ "instance", "INSTANCE", COL_STR, 0, 64 },
 	{ "database", "DATABASE", COL_STR, 0, 20 },
 	{ "user", "USER", COL_STR, 0, 20 },
 	{ "application", "APPLICATION", COL_STR, 0, 28 },

@@ -51,7 +51,7 @@ static const char batch_sql[] =
 
 static const struct col cols[] = {
 	{ "cluster", "CLUSTER", COL_STR, 0, 20 },
-	{ "instance", "INSTANCE", COL_STR, 0, 40 },
+	{ "instance", "INSTANCE", COL_STR, 0, 64 },
 	{ "host", "HOST", COL_STR, COL_NO_TABLE, 0 },
 	{ "port", "PORT", COL_INT, COL_NO_TABLE, 0 },
 	{ "role", "ROLE", COL_STR, 0, 0 },

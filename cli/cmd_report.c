@@ -396,22 +396,25 @@ driver_findings(struct rctx *x, const struct rcluster *c)
 			     "before the rotation", (long long)c->verifying[i].n,
 			     c->verifying[i].n == 1 ? "" : "s", c->verifying[i].key);
 	if (c->nlibpq > 0) {
-		char list[512];
+		char *list = NULL;
 		size_t len = 0;
 		int64_t total = 0;
+		FILE *f = open_memstream(&list, &len);
 
-		list[0] = '\0';
-		for (i = 0; i < c->nlibpq; i++) {
+		for (i = 0; f != NULL && i < c->nlibpq; i++) {
 			total += c->libpq[i].n;
-			if (len < sizeof(list))
-				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s %lld",
-							i ? ", " : "", c->libpq[i].key,
-							(long long)c->libpq[i].n);
+			fprintf(f, "%s%s %lld", i ? ", " : "", c->libpq[i].key,
+				(long long)c->libpq[i].n);
+		}
+		if (f == NULL || fclose(f) != 0) {
+			x->out.failed = true;
+			return;
 		}
 		rout_finding(&x->out, SEV_WARNING, "%lld SSL client%s libpq-based (%s): they "
 			     "verify the server only with sslmode=verify-ca or verify-full or a "
 			     "root.crt; those that do need the new CA", (long long)total,
 			     total == 1 ? " is" : "s are", list);
+		free(list);
 	}
 }
 

@@ -13,6 +13,8 @@
 #define DEFAULT_MAXW 40
 #define MIN_WIDTH 4		/* room for a cut value's marker */
 #define COL_GAP "  "
+/* Room for any formatted number (a double in %.3f takes up to 314). */
+#define SCALAR_BUF 512
 
 int
 out_format_parse(const char *s)
@@ -48,11 +50,11 @@ cell_null(struct cell *c)
 
 /* A non-string value as text (tables and CSV). */
 static const char *
-scalar_text(const struct col *col, const struct cell *c, char buf[40])
+scalar_text(const struct col *col, const struct cell *c, char buf[SCALAR_BUF])
 {
 	switch (col->type) {
 	case COL_INT:
-		snprintf(buf, 40, "%" PRId64, c->i);
+		snprintf(buf, SCALAR_BUF, "%" PRId64, c->i);
 		return buf;
 	case COL_BOOL:
 		return c->i ? "true" : "false";
@@ -60,7 +62,7 @@ scalar_text(const struct col *col, const struct cell *c, char buf[40])
 		format_time(c->i, buf);
 		return buf;
 	case COL_SECONDS:
-		snprintf(buf, 40, "%.3f", c->d);
+		snprintf(buf, SCALAR_BUF, "%.3f", c->d);
 		return buf;
 	case COL_STR:
 		break;
@@ -130,7 +132,10 @@ json_row(struct jsonw *w, const struct col *cols, size_t ncols, const struct cel
 			char group[64];
 			size_t j = i;
 
-			snprintf(group, sizeof(group), "%.*s", (int)g, cols[i].key);
+			if (g >= sizeof(group))
+				g = sizeof(group) - 1;
+			memcpy(group, cols[i].key, g);
+			group[g] = '\0';
 			jsonw_key(w, group);
 			if ((cols[i].flags & COL_GROUP_NULL) && cells[i].null) {
 				jsonw_null(w);
@@ -177,7 +182,7 @@ out_csv(FILE *out, const struct col *cols, size_t ncols, const struct rowsrc *sr
 	struct cell *cells, char *err, size_t errlen)
 {
 	struct csvw w;
-	char buf[40];
+	char buf[SCALAR_BUF];
 	size_t i;
 	int rc;
 
@@ -215,7 +220,7 @@ in_table(const struct col *col)
 }
 
 static const char *
-table_text(const struct col *col, const struct cell *c, char buf[40])
+table_text(const struct col *col, const struct cell *c, char buf[SCALAR_BUF])
 {
 	if (c->null)
 		return "-";
@@ -229,7 +234,7 @@ static int
 measure(const struct col *cols, size_t ncols, const struct rowsrc *src, struct cell *cells,
 	size_t *width, char *err, size_t errlen)
 {
-	char buf[40];
+	char buf[SCALAR_BUF];
 	size_t i, w, cap;
 	int rc;
 
@@ -296,7 +301,7 @@ out_table(FILE *out, const struct col *cols, size_t ncols, const struct rowsrc *
 {
 	size_t *width = calloc(ncols, sizeof(*width));
 	size_t i, last = last_table_col(cols, ncols);
-	char buf[40];
+	char buf[SCALAR_BUF];
 	int rc = -1;
 
 	if (width == NULL) {

@@ -39,11 +39,12 @@ class Signals(h.TestCase):
     def stop_after_poll(self, sig):
         cfg = {"sslhistd": {"interval": "500ms", "jitter": "0%"},
                "cluster main": h.cluster_for(self.srv)}
+        start = len(self.srv.log_text())    # the log is shared by the tests
         d = h.Daemon(cfg, name=signal.Signals(sig).name).start()
         self.addCleanup(lambda: d.alive() and d.stop())
         d.wait_ok("main")
         d.wait_polls("main", 2)
-        h.wait_until(lambda: poll_statements(self.srv), 5,
+        h.wait_until(lambda: poll_statements(self.srv, start), 5,
                      "sslhistd's poll statements in the server log (log_min_duration_"
                      "statement=0); does the poll query read pg_stat_ssl?")
         # A session the daemon has not seen yet; then wait until the server
@@ -57,7 +58,7 @@ class Signals(h.TestCase):
                      "three more polls answered by the server", interval=0.01)
         rc, took = d.stop(sig, within=2.0)
         self.assertEqual(rc, 0, d.log_text())
-        answered = len(poll_statements(self.srv))
+        answered = len(poll_statements(self.srv, start))
         stored_ok = d.ok_polls("main")
         h.log("%s: exit 0 after %.3fs; server answered %d polls, %d stored"
               % (signal.Signals(sig).name, took, answered, stored_ok))

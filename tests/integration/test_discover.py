@@ -1,0 +1,126 @@
+"""`instances = discover`: the daemon asks aurora_replica_status() on the
+cluster endpoint and polls every live instance at its own endpoint.
+
+Aurora is played by real PostgreSQL servers on 127.0.0.2 (the writer) and
+127.0.0.3 (a reader), same port, with an SQL function named
+aurora_replica_status() on the writer that returns what Aurora's does. The
+Aurora host names resolve through a private /etc/hosts (names.py), and the
+servers' certificates carry those names, so verify-full checks them.
+"""
+import names
+import harness as h
+
+DOMAIN = "abc123.test-1.rds.amazonaws.com"
+ENDPOINT = "app.cluster-" + DOMAIN
+READER_ENDPOINT = "app.cluster-ro-" + DOMAIN
+WRITER = "inst-w." + DOMAIN
+READER = "inst-r." + DOMAIN
+
+FUNC = """
+CREATE TABLE replicas (server_id text, session_id text, last_update_timestamp timestamptz);
+GRANT SELECT ON replicas TO PUBLIC;
+CREATE FUNCTION aurora_replica_status()
+RETURNS TABLE (server_id text, session_id text, last_update_timestamp timestamptz)
+LANGUAGE sql AS $$ SELECT * FROM replicas $$;
+INSERT INTO replicas VALUES
+  ('inst-w', 'MASTER_SESSION_ID', now() - interval '1 hour'),
+  ('inst-r', '7d3c0d2e-0000-4000-8000-000000000001', now()),
+  ('inst-gone', '7d3c0d2e-0000-4000-8000-000000000002', now() - interval '10 minutes');
+"""
+
+
+class Discover(h.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.ca = h.CA("aurora")
+        port = h.free_port()
+        cls.w = h.PgServer(ssl=True, ca=cls.ca, port=port, listen="127.0.0.2",
+                           name="writer", cert_dns=[WRITER, ENDPOINT, READER_ENDPOINT])
+        cls.r = h.PgServer(ssl=True, ca=cls.ca, port=port, listen="127.0.0.3",
+                           name="reader", cert_dns=[READER])
+        cls.w.host, cls.r.host = "127.0.0.2", "127.0.0.3"
+        cls.w.sql(FUNC)
+        cls.plain = h.PgServer(ssl=True, ca=cls.ca, name="plain")
+        cls.sessions = [h.Session(cls.w, "app1", "appdb", "require", "on-writer"),
+                        h.Session(cls.r, "app2", "appdb", "disable", "on-reader"),
+                        h.Session(cls.plain, "app3", "appdb", "require", "on-plain")]
+        h.wait_all_visible(cls.sessions)
+        cls.hosts = {ENDPOINT: "127.0.0.2", READER_ENDPOINT: "127.0.0.3",
+                     WRITER: "127.0.0.2", READER: "127.0.0.3"}
+
+    def config(self, endpoint=ENDPOINT, **sslhistd):
+        kv = {"host": endpoint, "port": self.w.port, "user": "monitor", "dbname": "postgres",
+              "sslmode": "verify-full", "sslrootcert": self.ca.cert,
+              "instances": "discover", "discover_interval": "1s"}
+        plain = h.cluster_for(self.plain)
+        plain["instances"] = "discover"
+        cfg = {"sslhistd": dict({"interval": "300ms"}, **sslhistd),
+               "cluster aurora": kv, "cluster plain": plain}
+        return cfg
+
+    def test_once_polls_each_live_instance(self):
+        d = names.NamedDaemon(self.config(), hosts=self.hosts)
+        r = d.run_once()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        inst = d.instances()
+        got = {(c, host): row["role"] for (c, host, _p), row in inst.items()}
+        self.assertEqual(got, {("aurora", WRITER): "writer", ("aurora", READER): "reader",
+                               ("plain", "127.0.0.1"): None},
+                         "instances: the endpoint is not one; the stale one is skipped")
+        by_app = {c["application"]: c for c in d.clients()}
+        self.assertEqual(by_app["on-writer"]["host"], WRITER)
+        self.assertEqual(by_app["on-reader"]["host"], READER)
+        self.assertEqual(by_app["on-reader"]["ssl"], 0)
+        self.assertEqual(by_app["on-plain"]["cluster"], "plain")
+        # verify-full checked the instance names against the certificates.
+        for (c, host, _p), row in inst.items():
+            self.assertIsNotNone(row["cert_issuer"], host)
+        # Nothing was asked of DNS but through the stub, and only names that
+        # are not in the hosts file (none here).
+        self.assertEqual(d.dns.queries, [])
+
+    def test_reader_endpoint_finds_the_same_instances(self):
+        # On Aurora every instance answers aurora_replica_status(); here only
+        # the writer has it, so the reader endpoint resolves to the writer.
+        d = names.NamedDaemon(self.config(endpoint=READER_ENDPOINT),
+                              hosts=dict(self.hosts, **{READER_ENDPOINT: "127.0.0.2"}))
+        r = d.run_once()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        hosts = sorted(host for (c, host, _p) in d.instances() if c == "aurora")
+        self.assertEqual(hosts, sorted([WRITER, READER]))
+
+    def test_vanished_instance_is_retired(self):
+        self.w.sql("UPDATE replicas SET last_update_timestamp = now() "
+                   "WHERE server_id = 'inst-r'")
+        d = names.NamedDaemon(self.config(), hosts=self.hosts).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        d.wait(lambda: len(d.instances()) == 3, 15, "three instances")
+        self.w.sql("DELETE FROM replicas WHERE server_id = 'inst-r'")
+        d.wait(lambda: d.instances()[("aurora", READER, self.w.port)]["retired_at"], 15,
+               "the reader retired after it left aurora_replica_status()")
+        self.assertIsNone(d.instances()[("aurora", WRITER, self.w.port)]["retired_at"])
+        # Its history stays.
+        self.assertTrue(any(c["application"] == "on-reader" for c in d.clients()))
+        self.w.sql("INSERT INTO replicas VALUES ('inst-r', 'x', now())")
+        d.wait(lambda: d.instances()[("aurora", READER, self.w.port)]["retired_at"] is None,
+               15, "the reader back")
+
+    def test_discovery_failure_keeps_instances(self):
+        self.w.sql("UPDATE replicas SET last_update_timestamp = now() "
+                   "WHERE server_id = 'inst-r'")
+        d = names.NamedDaemon(self.config(), hosts=self.hosts).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        d.wait(lambda: len([k for k in d.instances() if k[0] == "aurora"]) == 2, 15,
+               "two aurora instances")
+        self.w.sql("ALTER TABLE replicas RENAME TO replicas_x")
+        self.addCleanup(lambda: self.w.sql("ALTER TABLE IF EXISTS replicas_x RENAME TO replicas"))
+        h.wait_until(lambda: "discovery failed" in d.log_text(), 10, "a failed discovery")
+        polls = d.ok_polls("aurora")
+        d.wait_polls("aurora", 4)
+        self.assertGreater(d.ok_polls("aurora"), polls)
+        self.assertTrue(all(r["retired_at"] is None for k, r in d.instances().items()
+                            if k[0] == "aurora"))
+
+
+if __name__ == "__main__":
+    h.main()
