@@ -49,8 +49,8 @@ static const char batch_sql[] =
 static const struct col cols[] = {
 	{ "cluster", "CLUSTER", COL_STR, 0, 20 },
 	{ "instance", "INSTANCE", COL_STR, 0, 64 },
-	{ "database", "DATABASE", COL_STR, 0, 20 },
-	{ "user", "USER", COL_STR, 0, 20 },
+	{ "database", "DATABASE", COL_STR, 0, 32 },
+	{ "user", "USER", COL_STR, 0, 32 },
 	{ "application", "APPLICATION", COL_STR, 0, 28 },
 	{ "client_addr", "ADDRESS", COL_STR, 0, 39 },
 	{ "client_hostname", "HOSTNAME", COL_STR, COL_NO_TABLE, 0 },

@@ -213,17 +213,18 @@ on_status(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct fleet_status st;
-	char when[32];
-	time_t now = time(NULL);
+	char when[32] = "never";
+	time_t last = (time_t)writer_last_stored(d->writer);
 	struct tm tm;
 
 	(void)fd;
 	(void)what;
 	fleet_status(d->fleet, &st);
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%H:%M:%SZ", &tm);
-	notify_status("%zu instances: %zu ok, %zu failing; %zu results waiting for the store; at %s",
-		      st.instances, st.ok, st.failing, writer_queued(d->writer), when);
+	if (last && gmtime_r(&last, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	notify_status("%zu instances: %zu ok, %zu failing; last poll stored %s; "
+		      "%zu results waiting for the store",
+		      st.instances, st.ok, st.failing, when, writer_queued(d->writer));
 }
 
 static void

@@ -3,6 +3,7 @@
  */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -26,6 +27,7 @@ struct writer {
 	size_t count, bytes, dropped;
 	struct event *retry;
 	int64_t retry_ms;
+	int64_t last_stored;
 	bool failing;
 };
 
@@ -71,6 +73,12 @@ writer_queued(const struct writer *w)
 	return w->count;
 }
 
+int64_t
+writer_last_stored(const struct writer *w)
+{
+	return w->last_stored;
+}
+
 static void
 pop(struct writer *w)
 {
@@ -107,6 +115,8 @@ writer_flush(struct writer *w)
 		w->failing = false;
 		w->retry_ms = 0;
 	}
+	if (done)
+		w->last_stored = (int64_t)time(NULL);
 	if (done && w->stored)
 		w->stored(w->arg, new_clients);
 	return w->count;

@@ -7,6 +7,7 @@
 #define SSLHIST_WRITER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct store;
@@ -25,5 +26,7 @@ void writer_submit(struct writer *w, struct poll_record *r);
 /* Tries to store everything queued now; returns the records left. */
 size_t writer_flush(struct writer *w);
 size_t writer_queued(const struct writer *w);
+/* Unix time (s) when a record was last stored; 0 before the first. */
+int64_t writer_last_stored(const struct writer *w);
 
 #endif

@@ -151,9 +151,11 @@ histdb_open_ro(const char *path, bool *immutable, char *err, size_t errlen)
 	if (db == NULL)
 		return NULL;
 	rc = schema_version(db, &version);
-	if (rc != SQLITE_OK && (rc & 0xff) == SQLITE_CANTOPEN && wal_absent(path)) {
-		/* WAL database, no -wal, and we may not create one: see
-		 * histdb.h for why reading it as immutable is sound. */
+	/* A WAL database without -wal that we may not create one for fails
+	 * with SQLITE_READONLY_DIRECTORY (or CANTOPEN): see histdb.h for why
+	 * reading it as immutable is sound then. */
+	if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) &&
+	    wal_absent(path)) {
 		sqlite3_close(db);
 		db = open_uri(path, "mode=ro&immutable=1", SQLITE_OPEN_READONLY,
 			      HISTDB_READ_BUSY_MS, &rc, err, errlen);

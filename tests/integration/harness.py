@@ -270,7 +270,7 @@ class CA:
         self.cert = os.path.join(self.dir, "ca.crt")
         self.key = os.path.join(self.dir, "ca.key")
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650",
              "-subj", "/O=sslhist tests/CN=%s" % self.subject_cn,
              "-addext", "basicConstraints=critical,CA:TRUE",
              "-addext", "keyUsage=critical,keyCertSign,cRLSign",
@@ -279,7 +279,7 @@ class CA:
         self._serial = 0
 
     def issue_server(self, cn="localhost", dns=(), ips=("127.0.0.1", "::1"),
-                     owner=PG_USER, days=30):
+                     owner=PG_USER, days=397):
         """Issues a server certificate; returns (cert_path, key_path).
 
         SAN: DNS:localhost plus `dns`, IP entries from `ips`. The key is
@@ -306,6 +306,15 @@ class CA:
             for p in (key, crt):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         return crt, key
+
+
+def cert_time(cert_path, which):
+    """notBefore (`start`) or notAfter (`end`) of a PEM certificate, as Unix
+    seconds."""
+    import calendar
+    out = run(["openssl", "x509", "-noout", "-%sdate" % which, "-in", cert_path]).stdout
+    text = out.strip().split("=", 1)[1]
+    return calendar.timegm(time.strptime(text, "%b %d %H:%M:%S %Y %Z"))
 
 
 def cert_field(cert_path, field):

@@ -68,7 +68,7 @@ def sslhist(*args, db=None, user=None, check_rc=None, env=None):
     argv += [os.fsencode(a) if isinstance(a, str) else a for a in args]
     if user:
         argv = ["runuser", "-u", user, "--"] + argv
-    e = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
     e.update(env or {})
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
                        timeout=60)
@@ -117,6 +117,10 @@ class Cli(h.TestCase):
         want = {s.application_name for s in cls.sessions}
         cls.d.wait(lambda: want <= {c["application"] for c in cls.d.clients()}, 20,
                    "every session stored")
+        # PostgreSQL 15 lets the daemon count missed sessions from its
+        # second poll on.
+        cls.d.wait(lambda: cls.d.query1("SELECT count(missed_sessions) FROM coverage"), 20,
+                   "missed sessions counted")
         cls.make_reader()
 
     @classmethod
@@ -134,8 +138,6 @@ class Cli(h.TestCase):
                   "CREATE DATABASE %s" % ident(BAD_DB)):
             h.run(h.as_postgres(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", conn,
                                  "-c", q]))
-        for dbn in (OSC_DB, BAD_DB, "appdb"):
-            a.sql("GRANT CONNECT ON DATABASE %s TO PUBLIC" % ident(dbn))
 
     @classmethod
     def start_sessions(cls):
@@ -387,11 +389,13 @@ class Cli(h.TestCase):
         self.assertIn("libpq-based (psql 1)", texts)
         self.assertIn('user "%s"' % BAD_ROLE.replace("\udcff", "\ufffd")
                       .replace("\udcfe", "\ufffd"), texts)
-        # The test CA issues certificates for 30 days: "expiring within 30
-        # days" is critical too.
+        # A certificate expiring within 30 days is critical too.
+        not_after = self.store("SELECT cert_not_after FROM instance "
+                               "WHERE cluster = 'alpha'")[0]["cert_not_after"]
+        expiring = not_after < time.time() + 30 * 86400
         crit = [f["text"] for f in a["findings"] if f["severity"] == "critical"]
-        self.assertEqual(len(crit), a["non_ssl_clients"] + 1, crit)
-        self.assertIn("localhost:%d: its server certificate expires" % self.a.port, texts)
+        self.assertEqual(len(crit), a["non_ssl_clients"] + expiring, crit)
+        self.assertEqual(expiring, "its server certificate expires" in texts, texts)
         self.assertEqual(cl["beta"]["non_ssl_clients"], 1)
         self.assertEqual(cl["beta"]["server_cas"], [])
         # Table: escaped, sections present.

@@ -1,0 +1,96 @@
+"""Connection paths: password_command, a socket that changes during the
+connection (sslmode=allow retried with TLS), and no password anywhere.
+
+The server asks `pwuser` for a SCRAM password and accepts `monitor` only
+over TLS, by its own pg_hba.conf.
+"""
+import os
+import stat
+
+import harness as h
+
+SECRET = "s3cret-Pa55-for-test"
+
+
+class Connect(h.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = h.PgServer(ssl=True, name="auth")
+        cls.srv.sql("CREATE ROLE pwuser LOGIN PASSWORD '%s' IN ROLE pg_monitor" % SECRET)
+        hba = os.path.join(cls.srv.datadir, "pg_hba.conf")
+        with open(hba, "w") as f:
+            f.write("local all all trust\n"
+                    "host all pwuser 127.0.0.1/32 scram-sha-256\n"
+                    "hostnossl all monitor 127.0.0.1/32 reject\n"
+                    "host all all 127.0.0.1/32 trust\n")
+        cls.srv.sql("SELECT pg_reload_conf()")
+        cls.client = h.Session(cls.srv, "app1", "appdb", "require", "c-client")
+        cls.client.wait_visible()
+        cls.scripts = h.subdir("scripts")
+
+    def script(self, name, body):
+        path = os.path.join(self.scripts, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body)
+        os.chmod(path, stat.S_IRWXU)
+        return path
+
+    def assert_no_secret(self, d):
+        self.assertNotIn(SECRET, d.log_text())
+        with open(d.db, "rb") as f:
+            self.assertNotIn(SECRET.encode(), f.read())
+        wal = d.db + "-wal"
+        if os.path.exists(wal):
+            with open(wal, "rb") as f:
+                self.assertNotIn(SECRET.encode(), f.read())
+
+    def test_password_command(self):
+        # The command sees the instance it is asked for.
+        pw = self.script("pw.sh", 'echo "$SSLHIST_HOST:$SSLHIST_PORT:$SSLHIST_USER" > "$0.args"\n'
+                         'printf "%s\\nignored second line\\n"\n' % SECRET)
+        cfg = {"sslhistd": {"interval": "300ms"},
+               "cluster pw": h.cluster_for(self.srv, user="pwuser", password_command=pw)}
+        d = h.Daemon(cfg).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        d.wait_ok("pw")
+        d.wait(lambda: any(c["application"] == "c-client" for c in d.clients()), 10,
+               "client seen through a password_command connection")
+        with open(pw + ".args") as f:
+            self.assertEqual(f.read().strip(), "127.0.0.1:%d:pwuser" % self.srv.port)
+        d.stop()
+        self.assert_no_secret(d)
+
+    def test_password_command_failures(self):
+        cases = {
+            "wrong": (self.script("wrong.sh", "echo not-the-password\n"),
+                      r"password authentication failed"),
+            "fails": (self.script("fails.sh", "echo no token >&2; exit 3\n"),
+                      r"password_command exited with status 3: no token"),
+            "missing": ("/nonexistent/token-cmd", r"password_command.*No such file"),
+            "silent": (self.script("silent.sh", "true\n"),
+                       r"password_command printed no password"),
+        }
+        cfg = {"sslhistd": {"interval": "300ms", "connect_timeout": "3s"}}
+        for name, (cmd, _) in cases.items():
+            cfg["cluster " + name] = h.cluster_for(self.srv, user="pwuser",
+                                                    password_command=cmd)
+        d = h.Daemon(cfg)
+        r = d.run_once()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        for name, (_, err) in cases.items():
+            self.assertMatches(err, d.instance(name)["last_error"], name)
+
+    def test_socket_changes_during_connect(self):
+        # sslmode=allow tries without TLS first; the server rejects that, and
+        # libpq retries with TLS on a new socket, which the loop must follow.
+        cfg = {"sslhistd": {"interval": "300ms", "connect_timeout": "5s"},
+               "cluster allow": h.cluster_for(self.srv, sslmode="allow")}
+        d = h.Daemon(cfg)
+        r = d.run_once()
+        self.assertEqual(r.returncode, 0, r.stderr + d.dump("instance"))
+        row = d.instance("allow")
+        self.assertIsNotNone(row["cert_sha256"], "connected without TLS?")
+
+
+if __name__ == "__main__":
+    h.main()
