@@ -2,11 +2,15 @@
  * cmd_report.c: `sslhist report`, per cluster, what an operator needs to
  * know before a CA rotation or before setting rds.force_ssl=1.
  *
- * Per cluster: its instances (with their coverage in the window) are read
- * into memory; clients are counted per instance with one GROUP BY along
- * the index client_instance; the clients a finding names (non-SSL, TLS
- * below 1.2) are streamed in bounded batches. Every read is a short
- * statement, reset before anything is written.
+ * The instances of the fleet are read into memory first (bounded by the
+ * fleet, not by the clients). Then one pass over the coverage table and one
+ * sequential pass over the client table count everything per cluster and
+ * instance in C (a scan is several times cheaper than walking the
+ * client_instance index instance by instance, which costs a b-tree seek per
+ * row). Only the clients a finding names (non-SSL, TLS below 1.2) are then
+ * read again, per instance that has any, in bounded batches, and streamed
+ * out. Every statement is reset before anything is written, so no read
+ * transaction waits on a slow stdout.
  *
  * The polling interval (for "gaps over three intervals") is not in the
  * database: it comes from CONFIG when readable and naming the cluster,
@@ -49,31 +53,43 @@ struct ropts {
 	bool fail_on_non_ssl;
 };
 
+/* Where instance `id` is: clusters[c].inst[i]. */
+struct iref {
+	int64_t id;
+	size_t c, i;
+};
+
 struct rctx {
 	struct cli *cli;
 	sqlite3 *db;
 	const struct ropts *o;
 	struct rout out;
-	sqlite3_stmt *inst_st, *cov_st, *agg_st, *list_st;
+	struct rcluster *cl;
+	size_t ncl;
+	struct iref *refs;	/* sorted by id */
+	size_t nrefs;
+	sqlite3_stmt *list_st;
 };
 
-static const char inst_sql[] =
-	"SELECT id, host, port, retired_at IS NOT NULL, cert_issuer, cert_not_after, force_ssl,"
-	" can_see_all_sessions, consecutive_failures, last_error"
-	" FROM instance WHERE cluster = ?1 ORDER BY host, port";
+static const char fleet_sql[] =
+	"SELECT cluster, id, host, port, retired_at IS NOT NULL, cert_issuer, cert_not_after,"
+	" force_ssl, can_see_all_sessions, consecutive_failures, last_error"
+	" FROM instance WHERE ?1 IS NULL OR cluster = ?1 ORDER BY cluster, host, port";
 
-/* Hours that overlap the window: hour + 3600 > since. */
+/* Hours that overlap the window: hour + 3600 > since. The primary key
+ * (instance_id, hour) delivers the groups in order, without a sort. */
 static const char cov_sql[] =
-	"SELECT coalesce(sum(polls), 0), coalesce(sum(failed_polls), 0),"
-	" coalesce(max(largest_gap_ms), 0), coalesce(sum(sessions), 0),"
-	" coalesce(sum(single_poll_sessions), 0), coalesce(sum(missed_sessions), 0),"
-	" count(missed_sessions), coalesce(max(polls), 0)"
-	" FROM coverage WHERE instance_id = ?1 AND hour > ?2 - 3600";
+	"SELECT instance_id, sum(polls), sum(failed_polls), max(largest_gap_ms), sum(sessions),"
+	" sum(single_poll_sessions), coalesce(sum(missed_sessions), 0), count(missed_sessions),"
+	" max(polls)"
+	" FROM coverage WHERE hour > ?1 - 3600 GROUP BY instance_id";
 
-static const char agg_sql[] =
-	"SELECT ssl, tls_version, application, count(*), sum(sessions = 1), sum(sessions)"
-	" FROM client WHERE instance_id = ?1 AND last_seen >= ?2"
-	" GROUP BY ssl, tls_version, application";
+/* The client pass; the WHERE parts are appended as needed. */
+static const char count_sql[] =
+	"SELECT instance_id, ssl, tls_version, application, sessions FROM client";
+static const char count_since[] = " last_seen >= ?1";
+static const char count_cluster[] =
+	" instance_id IN (SELECT id FROM instance WHERE cluster = ?2)";
 
 /* The clients a finding names: ?4 = 0 non-SSL, 1 TLS below 1.2. */
 static const char list_sql[] =
@@ -145,123 +161,217 @@ count_add(struct count **v, size_t *len, const char *key, int64_t n, bool own)
 }
 
 static bool
-read_instance(struct rctx *x, struct rinst *in)
+read_instance(sqlite3_stmt *st, struct rinst *in)
 {
-	sqlite3_stmt *st = x->inst_st;
 	char name[1100];
 
 	memset(in, 0, sizeof(*in));
-	in->id = sqlite3_column_int64(st, 0);
-	in->name = strdup(instance_name((const char *)sqlite3_column_text(st, 1),
-					sqlite3_column_int64(st, 2), name, sizeof(name)));
-	in->retired = sqlite3_column_int(st, 3) != 0;
-	in->issuer = dup_col(st, 4);
-	in->has_not_after = sqlite3_column_type(st, 5) != SQLITE_NULL;
-	in->not_after = sqlite3_column_int64(st, 5);
-	in->force_ssl = dup_col(st, 6);
-	in->can_see_all = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 :
-			  sqlite3_column_int(st, 7) != 0;
-	in->failures = sqlite3_column_int64(st, 8);
-	in->last_error = dup_col(st, 9);
+	in->id = sqlite3_column_int64(st, 1);
+	in->name = strdup(instance_name((const char *)sqlite3_column_text(st, 2),
+					sqlite3_column_int64(st, 3), name, sizeof(name)));
+	in->retired = sqlite3_column_int(st, 4) != 0;
+	in->issuer = dup_col(st, 5);
+	in->has_not_after = sqlite3_column_type(st, 6) != SQLITE_NULL;
+	in->not_after = sqlite3_column_int64(st, 6);
+	in->force_ssl = dup_col(st, 7);
+	in->can_see_all = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 :
+			  sqlite3_column_int(st, 8) != 0;
+	in->failures = sqlite3_column_int64(st, 9);
+	in->last_error = dup_col(st, 10);
 	return in->name != NULL;
 }
 
-static int
-load_instances(struct rctx *x, struct rcluster *c)
-{
-	struct rinst *nv;
-	int rc;
-
-	sqlite3_bind_text(x->inst_st, 1, c->name, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(x->inst_st)) == SQLITE_ROW) {
-		nv = realloc(c->inst, (c->ninst + 1) * sizeof(*nv));
-		if (nv == NULL)
-			break;
-		c->inst = nv;
-		if (!read_instance(x, &c->inst[c->ninst++]))
-			break;
-		if (!c->inst[c->ninst - 1].retired)
-			c->active++;
-	}
-	sqlite3_reset(x->inst_st);
-	if (rc != SQLITE_DONE) {
-		cli_error("cluster %s: reading instances: %s", c->name,
-			  rc == SQLITE_ROW ? "out of memory" : sqlite3_errmsg(x->db));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-load_coverage(struct rctx *x, struct rcluster *c, struct rinst *in)
-{
-	sqlite3_stmt *st = x->cov_st;
-	int rc;
-
-	sqlite3_bind_int64(st, 1, in->id);
-	sqlite3_bind_int64(st, 2, x->o->since < INT64_MIN + 3600 ? INT64_MIN + 3600 : x->o->since);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		in->polls = sqlite3_column_int64(st, 0);
-		in->failed = sqlite3_column_int64(st, 1);
-		in->gap_ms = sqlite3_column_int64(st, 2);
-		in->sessions = sqlite3_column_int64(st, 3);
-		in->single = sqlite3_column_int64(st, 4);
-		in->missed = sqlite3_column_int64(st, 5);
-		in->missed_known = sqlite3_column_int64(st, 6) > 0;
-		in->max_hour_polls = sqlite3_column_int64(st, 7);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW) {
-		cli_error("%s/%s: reading coverage: %s", c->name, in->name, sqlite3_errmsg(x->db));
-		return -1;
-	}
-	return 0;
-}
-
-/* One (ssl, tls_version, application) group of an instance's clients. */
+/* Appends the instance at st's row to its cluster (a new one when the
+ * cluster name changes: rows come ordered by cluster). */
 static bool
-add_group(struct rcluster *c, sqlite3_stmt *st)
+add_fleet_row(struct rctx *x, sqlite3_stmt *st)
 {
-	bool ssl = sqlite3_column_int(st, 0) != 0;
-	const char *tls = (const char *)sqlite3_column_text(st, 1);
-	const char *driver = driver_guess((const char *)sqlite3_column_text(st, 2));
-	int64_t n = sqlite3_column_int64(st, 3);
+	const char *cluster = (const char *)sqlite3_column_text(st, 0);
+	struct rcluster *c, *ncl;
+	struct rinst *ni;
 
-	c->clients += n;
-	c->one_session += sqlite3_column_int64(st, 4);
-	c->client_sessions += sqlite3_column_int64(st, 5);
+	if (x->ncl == 0 || strcmp(x->cl[x->ncl - 1].name, cluster) != 0) {
+		ncl = realloc(x->cl, (x->ncl + 1) * sizeof(*ncl));
+		if (ncl == NULL)
+			return false;
+		x->cl = ncl;
+		memset(&ncl[x->ncl], 0, sizeof(*ncl));
+		if ((ncl[x->ncl].name = strdup(cluster)) == NULL)
+			return false;
+		x->ncl++;
+	}
+	c = &x->cl[x->ncl - 1];
+	ni = realloc(c->inst, (c->ninst + 1) * sizeof(*ni));
+	if (ni == NULL)
+		return false;
+	c->inst = ni;
+	if (!read_instance(st, &c->inst[c->ninst++]))
+		return false;
+	if (!c->inst[c->ninst - 1].retired)
+		c->active++;
+	return true;
+}
+
+static int
+cmp_iref(const void *a, const void *b)
+{
+	int64_t x = ((const struct iref *)a)->id, y = ((const struct iref *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+index_fleet(struct rctx *x)
+{
+	size_t c, i, n = 0;
+
+	for (c = 0; c < x->ncl; c++)
+		n += x->cl[c].ninst;
+	if ((x->refs = calloc(n ? n : 1, sizeof(*x->refs))) == NULL)
+		return false;
+	for (c = 0; c < x->ncl; c++)
+		for (i = 0; i < x->cl[c].ninst; i++)
+			x->refs[x->nrefs++] = (struct iref){ x->cl[c].inst[i].id, c, i };
+	qsort(x->refs, x->nrefs, sizeof(*x->refs), cmp_iref);
+	return true;
+}
+
+static int
+load_fleet(struct rctx *x)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(x->db, fleet_sql, -1, &st, NULL) != SQLITE_OK) {
+		cli_error("reading instances: %s", sqlite3_errmsg(x->db));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, x->o->cluster, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (!add_fleet_row(x, st))
+			break;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || !index_fleet(x)) {
+		cli_error("reading instances: %s",
+			  rc == SQLITE_DONE || rc == SQLITE_ROW ? "out of memory" :
+			  sqlite3_errmsg(x->db));
+		return -1;
+	}
+	if (x->o->cluster != NULL && x->ncl == 0) {
+		cli_error("no cluster '%s' in the history", x->o->cluster);
+		return -1;
+	}
+	return 0;
+}
+
+static struct rinst *
+find_instance(struct rctx *x, int64_t id, struct rcluster **c)
+{
+	struct iref key = { id, 0, 0 }, *r;
+
+	r = bsearch(&key, x->refs, x->nrefs, sizeof(*x->refs), cmp_iref);
+	if (r == NULL)
+		return NULL;
+	*c = &x->cl[r->c];
+	return &x->cl[r->c].inst[r->i];
+}
+
+static int
+load_coverage(struct rctx *x)
+{
+	struct rcluster *c;
+	struct rinst *in;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(x->db, cov_sql, -1, &st, NULL) != SQLITE_OK) {
+		cli_error("reading coverage: %s", sqlite3_errmsg(x->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, x->o->since < INT64_MIN + 3600 ? INT64_MIN + 3600 : x->o->since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((in = find_instance(x, sqlite3_column_int64(st, 0), &c)) == NULL)
+			continue;	/* another cluster (--cluster) */
+		in->polls = sqlite3_column_int64(st, 1);
+		in->failed = sqlite3_column_int64(st, 2);
+		in->gap_ms = sqlite3_column_int64(st, 3);
+		in->sessions = sqlite3_column_int64(st, 4);
+		in->single = sqlite3_column_int64(st, 5);
+		in->missed = sqlite3_column_int64(st, 6);
+		in->missed_known = sqlite3_column_int64(st, 7) > 0;
+		in->max_hour_polls = sqlite3_column_int64(st, 8);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cli_error("reading coverage: %s", sqlite3_errmsg(x->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* One client (the row of st) counted into its cluster and instance. */
+static bool
+add_client(struct rcluster *c, struct rinst *in, sqlite3_stmt *st)
+{
+	bool ssl = sqlite3_column_int(st, 1) != 0;
+	const char *tls = (const char *)sqlite3_column_text(st, 2);
+	const char *driver = driver_guess((const char *)sqlite3_column_text(st, 3));
+	int64_t sessions = sqlite3_column_int64(st, 4);
+
+	c->clients++;
+	c->one_session += sessions == 1;
+	c->client_sessions += sessions;
 	if (!ssl) {
-		c->non_ssl += n;
+		c->non_ssl++;
+		in->non_ssl++;
 		return true;
 	}
-	c->ssl += n;
-	if (is_weak_tls(tls))
-		c->weak_tls += n;
-	if (!count_add(&c->tls, &c->ntls, tls ? tls : "unknown", n, true))
+	c->ssl++;
+	if (is_weak_tls(tls)) {
+		c->weak_tls++;
+		in->weak_tls++;
+	}
+	if (!count_add(&c->tls, &c->ntls, tls ? tls : "unknown", 1, true))
 		return false;
 	if (driver_verifies_by_default(driver) &&
-	    !count_add(&c->verifying, &c->nverifying, driver, n, false))
+	    !count_add(&c->verifying, &c->nverifying, driver, 1, false))
 		return false;
-	if (driver_is_libpq(driver) && !count_add(&c->libpq, &c->nlibpq, driver, n, false))
+	if (driver_is_libpq(driver) && !count_add(&c->libpq, &c->nlibpq, driver, 1, false))
 		return false;
 	return true;
 }
 
 static int
-count_clients(struct rctx *x, struct rcluster *c, const struct rinst *in)
+count_clients(struct rctx *x)
 {
-	sqlite3_stmt *st = x->agg_st;
+	char sql[512];
+	struct rcluster *c;
+	struct rinst *in;
+	sqlite3_stmt *st;
 	int rc;
 
-	sqlite3_bind_int64(st, 1, in->id);
-	sqlite3_bind_int64(st, 2, x->o->since);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (!add_group(c, st))
+	/* Without --since, no WHERE: a plain table scan, no index walk. */
+	snprintf(sql, sizeof(sql), "%s%s%s%s%s", count_sql,
+		 x->o->since_set || x->o->cluster ? " WHERE" : "",
+		 x->o->since_set ? count_since : "",
+		 x->o->since_set && x->o->cluster ? " AND" : "",
+		 x->o->cluster ? count_cluster : "");
+	if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		cli_error("counting clients: %s", sqlite3_errmsg(x->db));
+		return -1;
+	}
+	if (x->o->since_set)
+		sqlite3_bind_int64(st, 1, x->o->since);
+	if (x->o->cluster)
+		sqlite3_bind_text(st, 2, x->o->cluster, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((in = find_instance(x, sqlite3_column_int64(st, 0), &c)) != NULL &&
+		    !add_client(c, in, st))
 			break;
-	sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		cli_error("%s/%s: counting clients: %s", c->name, in->name,
+		cli_error("counting clients: %s",
 			  rc == SQLITE_ROW ? "out of memory" : sqlite3_errmsg(x->db));
 		return -1;
 	}
@@ -290,64 +400,75 @@ pick_interval(struct rctx *x, struct rcluster *c)
 }
 
 static int
-gather(struct rctx *x, struct rcluster *c)
+gather(struct rctx *x)
 {
 	size_t i;
 
-	if (load_instances(x, c) < 0)
+	if (load_fleet(x) < 0 || load_coverage(x) < 0 || count_clients(x) < 0)
 		return -1;
-	for (i = 0; i < c->ninst; i++)
-		if (load_coverage(x, c, &c->inst[i]) < 0 || count_clients(x, c, &c->inst[i]) < 0)
-			return -1;
-	pick_interval(x, c);
+	for (i = 0; i < x->ncl; i++)
+		pick_interval(x, &x->cl[i]);
 	return 0;
 }
 
-/* Names each client of kind (0 non-SSL, 1 weak TLS) of one instance. */
+static void
+client_finding(struct rctx *x, const struct rinst *in, int kind, const struct batch *b,
+	       size_t r)
+{
+	const char *addr = batch_text(b, r, 4);
+	char seen[32];
+
+	format_time(batch_int(b, r, 1), seen);
+	rout_finding(&x->out, kind == 0 ? SEV_CRITICAL : SEV_WARNING,
+		     "%s client on %s: user \"%s\", database \"%s\", address %s, "
+		     "application \"%s\", last seen %s: %s",
+		     kind == 0 ? "non-SSL" : batch_text(b, r, 6), in->name,
+		     batch_text(b, r, 2) ? batch_text(b, r, 2) : "",
+		     batch_text(b, r, 3) ? batch_text(b, r, 3) : "",
+		     addr ? addr : "local socket",
+		     batch_text(b, r, 5) ? batch_text(b, r, 5) : "", seen,
+		     kind == 0 ? "it breaks when rds.force_ssl=1" :
+		     "it breaks once TLS 1.2 is the minimum");
+}
+
+/*
+ * Names each client of kind (0 non-SSL, 1 TLS below 1.2) of one instance.
+ * `want` is how many the count found: the walk stops once it has them all
+ * (each row costs a seek, and the ones named are usually few).
+ */
 static int
-name_clients(struct rctx *x, const struct rcluster *c, const struct rinst *in, int kind)
+name_clients(struct rctx *x, const struct rcluster *c, const struct rinst *in, int kind,
+	     int64_t want)
 {
 	sqlite3_stmt *st = x->list_st;
 	struct batch b;
-	int64_t cur_seen = x->o->since, cur_id = 0;
-	char seen[32];
+	int64_t cur_seen = x->o->since, cur_id = 0, got = 0, limit;
 	size_t r;
 	int n;
 
 	batch_init(&b);
 	do {
+		limit = want - got < BATCH_ROWS ? want - got : BATCH_ROWS;
 		sqlite3_bind_int64(st, 1, in->id);
 		sqlite3_bind_int64(st, 2, cur_seen);
 		sqlite3_bind_int64(st, 3, cur_id);
 		sqlite3_bind_int(st, 4, kind);
 		sqlite3_bind_int64(st, 5, x->o->since);
-		sqlite3_bind_int(st, 6, BATCH_ROWS);
+		sqlite3_bind_int64(st, 6, limit);
 		if ((n = batch_fill(&b, st, BATCH_ROWS)) < 0) {
 			cli_error("%s/%s: listing clients: %s", c->name, in->name,
 				  sqlite3_errmsg(x->db));
 			batch_free(&b);
 			return -1;
 		}
-		for (r = 0; r < b.nrows; r++) {
-			const char *addr = batch_text(&b, r, 4);
-
-			format_time(batch_int(&b, r, 1), seen);
-			rout_finding(&x->out, kind == 0 ? SEV_CRITICAL : SEV_WARNING,
-				     "%s client on %s: user \"%s\", database \"%s\", address %s, "
-				     "application \"%s\", last seen %s: %s",
-				     kind == 0 ? "non-SSL" : batch_text(&b, r, 6), in->name,
-				     batch_text(&b, r, 2) ? batch_text(&b, r, 2) : "",
-				     batch_text(&b, r, 3) ? batch_text(&b, r, 3) : "",
-				     addr ? addr : "local socket",
-				     batch_text(&b, r, 5) ? batch_text(&b, r, 5) : "", seen,
-				     kind == 0 ? "it breaks when rds.force_ssl=1" :
-				     "it breaks once TLS 1.2 is the minimum");
-		}
+		for (r = 0; r < b.nrows; r++)
+			client_finding(x, in, kind, &b, r);
 		if (n > 0) {
 			cur_seen = batch_int(&b, (size_t)n - 1, 1);
 			cur_id = batch_int(&b, (size_t)n - 1, 0);
 		}
-	} while (n == BATCH_ROWS);
+		got += n;
+	} while (n == limit && got < want);
 	batch_free(&b);
 	return 0;
 }
@@ -358,8 +479,9 @@ findings_critical(struct rctx *x, const struct rcluster *c)
 	char ca[256], t[32];
 	size_t i;
 
-	for (i = 0; c->non_ssl > 0 && i < c->ninst; i++)
-		if (name_clients(x, c, &c->inst[i], 0) < 0)
+	for (i = 0; i < c->ninst; i++)
+		if (c->inst[i].non_ssl > 0 &&
+		    name_clients(x, c, &c->inst[i], 0, c->inst[i].non_ssl) < 0)
 			return -1;
 	for (i = 0; i < c->ninst; i++) {
 		const struct rinst *in = &c->inst[i];
@@ -423,8 +545,9 @@ findings_warning(struct rctx *x, const struct rcluster *c)
 {
 	size_t i;
 
-	for (i = 0; c->weak_tls > 0 && i < c->ninst; i++)
-		if (name_clients(x, c, &c->inst[i], 1) < 0)
+	for (i = 0; i < c->ninst; i++)
+		if (c->inst[i].weak_tls > 0 &&
+		    name_clients(x, c, &c->inst[i], 1, c->inst[i].weak_tls) < 0)
 			return -1;
 	driver_findings(x, c);
 	for (i = 0; i < c->ninst; i++) {
@@ -483,87 +606,34 @@ findings_info(struct rctx *x, const struct rcluster *c)
 }
 
 static int
-report_cluster(struct rctx *x, const char *name, bool *non_ssl)
+report_cluster(struct rctx *x, const struct rcluster *c)
 {
-	struct rcluster c;
-	int rc = -1;
-
-	memset(&c, 0, sizeof(c));
-	if ((c.name = strdup(name)) == NULL) {
-		cli_error("out of memory");
+	rout_cluster(&x->out, c);
+	if (findings_critical(x, c) < 0 || findings_warning(x, c) < 0)
 		return -1;
-	}
-	if (gather(x, &c) < 0)
-		goto done;
-	*non_ssl |= c.non_ssl > 0;
-	rout_cluster(&x->out, &c);
-	if (findings_critical(x, &c) < 0 || findings_warning(x, &c) < 0)
-		goto done;
-	findings_info(x, &c);
+	findings_info(x, c);
 	rout_cluster_end(&x->out);
-	rc = 0;
-done:
-	free(c.name);
-	free_cluster(&c);
-	return rc;
-}
-
-static int
-prepare_all(struct rctx *x)
-{
-	if (sqlite3_prepare_v2(x->db, inst_sql, -1, &x->inst_st, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(x->db, cov_sql, -1, &x->cov_st, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(x->db, agg_sql, -1, &x->agg_st, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(x->db, list_sql, -1, &x->list_st, NULL) == SQLITE_OK)
-		return 0;
-	cli_error("preparing the report: %s", sqlite3_errmsg(x->db));
-	return -1;
+	return 0;
 }
 
 static void
-finalize_all(struct rctx *x)
+free_all(struct rctx *x)
 {
-	sqlite3_finalize(x->inst_st);
-	sqlite3_finalize(x->cov_st);
-	sqlite3_finalize(x->agg_st);
+	size_t i;
+
+	for (i = 0; i < x->ncl; i++) {
+		free(x->cl[i].name);
+		free_cluster(&x->cl[i]);
+	}
+	free(x->cl);
+	free(x->refs);
 	sqlite3_finalize(x->list_st);
-}
-
-/* The cluster names (bounded by the fleet, not by the clients). */
-static int
-cluster_names(struct rctx *x, struct strlist *names)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(x->db, "SELECT DISTINCT cluster FROM instance"
-			       " WHERE ?1 IS NULL OR cluster = ?1 ORDER BY cluster",
-			       -1, &st, NULL) != SQLITE_OK) {
-		cli_error("reading clusters: %s", sqlite3_errmsg(x->db));
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, x->o->cluster, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (strlist_add(names, (const char *)sqlite3_column_text(st, 0)) < 0)
-			break;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		cli_error("reading clusters: %s",
-			  rc == SQLITE_ROW ? "out of memory" : sqlite3_errmsg(x->db));
-		return -1;
-	}
-	if (x->o->cluster != NULL && names->n == 0) {
-		cli_error("no cluster '%s' in the history", x->o->cluster);
-		return -1;
-	}
-	return 0;
 }
 
 static int
 run_report(struct cli *cli, const struct ropts *o)
 {
 	struct rctx x;
-	struct strlist names = { NULL, 0 };
 	bool non_ssl = false;
 	size_t i;
 	int rc = EXIT_ERROR;
@@ -575,22 +645,27 @@ run_report(struct cli *cli, const struct ropts *o)
 	x.out.out = stdout;
 	if ((x.db = cli_open_ro(cli)) == NULL)
 		return EXIT_ERROR;
-	if (prepare_all(&x) < 0 || cluster_names(&x, &names) < 0)
+	if (gather(&x) < 0)
 		goto done;
+	if (sqlite3_prepare_v2(x.db, list_sql, -1, &x.list_st, NULL) != SQLITE_OK) {
+		cli_error("preparing the report: %s", sqlite3_errmsg(x.db));
+		goto done;
+	}
 	rout_begin(&x.out, cli->now, o->since_set, o->since);
-	for (i = 0; i < names.n; i++)
-		if (report_cluster(&x, names.v[i], &non_ssl) < 0)
+	for (i = 0; i < x.ncl; i++) {
+		non_ssl |= x.cl[i].non_ssl > 0;
+		if (report_cluster(&x, &x.cl[i]) < 0)
 			break;
+	}
 	if (rout_end(&x.out) < 0) {
 		cli_error("writing output failed");
 		goto done;
 	}
-	if (i < names.n)
+	if (i < x.ncl)
 		goto done;
 	rc = o->fail_on_non_ssl && non_ssl ? EXIT_NON_SSL : EXIT_DONE;
 done:
-	strlist_free(&names);
-	finalize_all(&x);
+	free_all(&x);
 	sqlite3_close(x.db);
 	return rc;
 }

@@ -37,6 +37,7 @@ struct rinst {
 	int can_see_all;	/* 0, 1, -1 unknown */
 	int64_t failures;
 	char *last_error;
+	int64_t non_ssl, weak_tls;	/* its clients in the window */
 	/* coverage within the window */
 	int64_t polls, failed, gap_ms, sessions, single, missed, max_hour_polls;
 	bool missed_known;

@@ -347,29 +347,29 @@ value_true(const PGresult *res, int row, int col)
 	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
 }
 
+/* Reads the facts row into in->facts. NULL, or what went wrong. */
 static const char *
-facts_error(struct instance *in, const PGresult *res)
+read_facts(struct instance *in, const PGresult *res)
 {
 	struct instance_facts *f;
-	const char *v;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
-	    PQnfields(res) != STATQ_FACT_COUNT)
-		return NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return PQresultErrorMessage(res);
+	if (PQntuples(res) != 1 || PQnfields(res) != STATQ_FACT_COUNT)
+		return "unexpected result shape";
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return "out of memory";
 	f->server_version = dup_value(res, 0, STATQ_FACT_SERVER_VERSION);
 	f->server_version_num = in->server_version;
-	v = PQgetvalue(res, 0, STATQ_FACT_SSL);
-	f->ssl_enabled = strcmp(v, "on") == 0;
+	f->ssl_enabled = strcmp(PQgetvalue(res, 0, STATQ_FACT_SSL), "on") == 0;
 	f->force_ssl = dup_value(res, 0, STATQ_FACT_FORCE_SSL);
 	f->can_see_all_sessions = value_true(res, 0, STATQ_FACT_CAN_SEE_ALL);
 	if (servercert_read(pgconn_pg(in->pc), &f->cert) < 0)
 		olog(LOG_WARNING, &in->obj, "could not read the server certificate");
 	free_facts(in->facts);
 	in->facts = f;
-	return "";
+	return NULL;
 }
 
 static void
@@ -693,16 +693,12 @@ on_result(struct pgconn *pc, const PGresult *res, void *arg)
 	(void)pc;
 	switch (in->state) {
 	case INST_FACTS:
-		err = facts_error(in, res);
-		if (err == NULL) {
+		if ((err = read_facts(in, res)) != NULL) {
 			char msg[1024];
 
-			snprintf(msg, sizeof(msg), "reading instance facts failed: %s",
-				 PQresultErrorMessage(res));
+			snprintf(msg, sizeof(msg), "reading instance facts failed: %s", err);
 			msg[strcspn(msg, "\n")] = '\0';
 			fail(in, msg);
-		} else if (*err) {
-			fail(in, err);
 		} else {
 			log_connected(in);
 			start_poll(in);

@@ -135,7 +135,7 @@ size_t
 textesc_print(FILE *out, const char *str, size_t maxw)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t n, i = 0, used = 0, budget;
+	size_t n, i = 0, run = 0, used = 0, budget;
 	bool cut;
 	struct unit u;
 
@@ -147,15 +147,22 @@ textesc_print(FILE *out, const char *str, size_t maxw)
 	if (cut && maxw <= TEXTESC_MARKER_WIDTH)
 		cut = false;
 	budget = cut ? maxw - TEXTESC_MARKER_WIDTH : maxw;
+	/* Bytes kept as they are go out in runs, one fwrite per run. */
 	while (i < n) {
 		u = next_unit(s + i, n - i);
 		if (maxw > 0 && used + u.width > budget)
 			break;
-		if (write_unit(out, s + i, u) < 0)
-			return (size_t)-1;
+		if (u.escape) {
+			if ((i > run && fwrite(s + run, 1, i - run, out) != i - run) ||
+			    write_unit(out, s + i, u) < 0)
+				return (size_t)-1;
+			run = i + u.len;
+		}
 		used += u.width;
 		i += u.len;
 	}
+	if (i > run && fwrite(s + run, 1, i - run, out) != i - run)
+		return (size_t)-1;
 	if (cut) {
 		if (fputs(TEXTESC_MARKER, out) == EOF)
 			return (size_t)-1;
