@@ -10,6 +10,7 @@ import glob
 import os
 import random
 import sqlite3
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SQL_DIR = os.path.join(HERE, "..", "sql")
@@ -19,7 +20,7 @@ APPS = ["PostgreSQL JDBC Driver", "psql", "pg_dump", "pgAdmin 4 - DB:app",
 TLS = [("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256)] * 14 + \
       [("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", 256)] * 5 + \
       [("TLSv1.1", "ECDHE-RSA-AES256-SHA", 256)]
-NOW = 1_790_000_000
+NOW = int(time.time())
 
 
 def schema(db):
@@ -112,6 +113,15 @@ def alerts(db, n_clients, rng):
                    " exit_status, outcome) VALUES (?,?,?,?,?,?)", attempts)
 
 
+def live_sessions(db, n_clients, n_inst, rng, n=5000):
+    """Sessions alive at the last poll (the table stays this small)."""
+    rows = []
+    for k in range(n):
+        cid = rng.randrange(1, n_clients + 1)
+        rows.append(((cid - 1) % n_inst + 1, 10000 + k, NOW * 1000000 - k, cid, NOW - 60))
+    db.executemany("INSERT INTO live_session VALUES (?,?,?,?,?)", rows)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("db")
@@ -133,6 +143,7 @@ def main():
     clients(db, a.instances, a.clients, rng)
     coverage(db, a.instances, a.hours, rng)
     alerts(db, a.clients, rng)
+    live_sessions(db, a.clients, a.instances, rng)
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()

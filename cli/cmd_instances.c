@@ -60,7 +60,7 @@ static const struct col cols[] = {
 	{ "last_error", "LAST ERROR", COL_STR, 0, 30 },
 	{ "last_error_at", "LAST ERROR AT", COL_TIME, COL_NO_TABLE, 0 },
 	{ "consecutive_failures", "FAILS", COL_INT, 0, 0 },
-	{ "server_version", "VERSION", COL_STR, 0, 10 },
+	{ "server_version", "VERSION", COL_STR, 0, 20 },
 	{ "ssl_enabled", "SSL", COL_BOOL, 0, 0 },
 	{ "force_ssl", "FORCE_SSL", COL_STR, 0, 0 },
 	{ "can_see_all_sessions", "SEES ALL", COL_BOOL, 0, 0 },

@@ -1,9 +1,17 @@
 /*
  * cmd_prune.c: `sslhist prune --older-than DURATION`, the one command that
- * writes. It deletes clients last seen before now - DURATION; their
- * live_session and alert rows (and the alerts' attempts) go by ON DELETE
- * CASCADE. One BEGIN IMMEDIATE transaction, waiting up to
- * HISTDB_WRITE_BUSY_MS for the daemon's own short write transactions.
+ * writes. It deletes clients last seen before now - DURATION, with their
+ * live_session and alert rows and the alerts' attempts. One BEGIN
+ * IMMEDIATE transaction, waiting up to HISTDB_WRITE_BUSY_MS for the
+ * daemon's own short write transactions.
+ *
+ * Why not ON DELETE CASCADE alone: live_session has no index on client_id,
+ * so SQLite scans it once per deleted client (measured: 52 s for 200,000
+ * clients and 5,000 live sessions, against 0.1 s). So foreign keys are off
+ * for the transaction, the children go first in one set-based statement
+ * each, and before COMMIT every table that references client or alert is
+ * checked (pragma foreign_key_check): a reference left dangling, e.g. by a
+ * child table a later schema adds, rolls everything back.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -22,30 +30,99 @@ static const char usage_text[] =
 	"\n"
 	"  --older-than D   500ms, 30s, 5m, 2h or 400d; a bare integer is seconds\n";
 
+/* Children first; the last statement's changes are the clients deleted. */
+static const char *const delete_sql[] = {
+	"DELETE FROM live_session WHERE client_id IN"
+	" (SELECT id FROM client WHERE last_seen < ?1)",
+	"DELETE FROM alert_attempt WHERE alert_id IN (SELECT a.id FROM alert a"
+	" JOIN client c ON c.id = a.client_id WHERE c.last_seen < ?1)",
+	"DELETE FROM alert WHERE client_id IN (SELECT id FROM client WHERE last_seen < ?1)",
+	"DELETE FROM client WHERE last_seen < ?1",
+};
+
+/* A table that references client or alert and now points at a missing row. */
+static const char dangling_sql[] =
+	"SELECT m.name FROM sqlite_master m WHERE m.type = 'table'"
+	" AND EXISTS (SELECT 1 FROM pragma_foreign_key_list(m.name) f"
+	"  WHERE f.\"table\" IN ('client', 'alert'))"
+	" AND EXISTS (SELECT 1 FROM pragma_foreign_key_check(m.name))"
+	" LIMIT 1";
+
+static int
+run_bound(sqlite3 *db, const char *sql, int64_t cutoff)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* 0 when nothing dangles, 1 (table named in *table) when something does. */
+static int
+find_dangling(sqlite3 *db, char *table, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, dangling_sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(table, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+delete_old(sqlite3 *db, const char *path, int64_t cutoff, int64_t *n)
+{
+	char table[128];
+	size_t i;
+	int d;
+
+	for (i = 0; i < sizeof(delete_sql) / sizeof(delete_sql[0]); i++)
+		if (run_bound(db, delete_sql[i], cutoff) < 0)
+			goto fail;
+	*n = sqlite3_changes(db);
+	if ((d = find_dangling(db, table, sizeof(table))) < 0)
+		goto fail;
+	if (d > 0) {
+		cli_error("%s: prune would leave rows of table %s pointing at deleted clients;"
+			  " nothing deleted", path, table);
+		return -1;
+	}
+	return 0;
+fail:
+	cli_error("%s: prune failed: %s", path, sqlite3_errmsg(db));
+	return -1;
+}
+
 static int
 prune(struct cli *c, int64_t cutoff)
 {
 	sqlite3 *db;
-	sqlite3_stmt *st = NULL;
 	char *path, when[32];
-	int64_t n;
-	int rc;
+	int64_t n = 0;
 
 	if ((db = cli_open_rw(c, &path)) == NULL)
 		return EXIT_ERROR;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	/* Off before BEGIN (a no-op inside a transaction): see the top. */
+	if (sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		cli_error("%s: cannot start a write transaction: %s", path, sqlite3_errmsg(db));
 		goto fail;
-	if (sqlite3_prepare_v2(db, "DELETE FROM client WHERE last_seen < ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
+	}
+	if (delete_old(db, path, cutoff, &n) < 0)
 		goto rollback;
-	sqlite3_bind_int64(st, 1, cutoff);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		cli_error("%s: prune failed: %s", path, sqlite3_errmsg(db));
 		goto rollback;
-	n = sqlite3_changes(db);
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto rollback;
+	}
 	format_time(cutoff, when);
 	printf("pruned %lld client%s last seen before %s\n", (long long)n, n == 1 ? "" : "s",
 	       when);
@@ -53,13 +130,9 @@ prune(struct cli *c, int64_t cutoff)
 	sqlite3_close(db);
 	return EXIT_DONE;
 rollback:
-	cli_error("%s: prune failed: %s", path, sqlite3_errmsg(db));
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	free(path);
-	sqlite3_close(db);
-	return EXIT_ERROR;
+	if (sqlite3_get_autocommit(db) == 0)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 fail:
-	cli_error("%s: cannot start a write transaction: %s", path, sqlite3_errmsg(db));
 	free(path);
 	sqlite3_close(db);
 	return EXIT_ERROR;

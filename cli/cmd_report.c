@@ -14,10 +14,12 @@
  *
  * The polling interval (for "gaps over three intervals") is not in the
  * database: it comes from CONFIG when readable and naming the cluster,
- * else it is estimated as 3600 s / the most polls any one instance of the
- * cluster made in one hour. With jitter, failures and backoff an hour
- * rarely holds more polls than the interval allows, so the estimate errs
- * long, and the gap finding errs towards silence, never towards noise.
+ * else it is estimated per instance, as the smaller of 3600 s / the most
+ * polls in one hour and the time from its first poll in the window to its
+ * last attempt divided by the polls in between. Pauses of the daemon,
+ * failures with backoff and partial hours only lengthen both, so the
+ * estimate errs long, and the gap finding errs towards silence, never
+ * towards noise.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -73,7 +75,8 @@ struct rctx {
 
 static const char fleet_sql[] =
 	"SELECT cluster, id, host, port, retired_at IS NOT NULL, cert_issuer, cert_not_after,"
-	" force_ssl, can_see_all_sessions, consecutive_failures, last_error"
+	" force_ssl, can_see_all_sessions, consecutive_failures, last_error, added_at,"
+	" last_attempt"
 	" FROM instance WHERE ?1 IS NULL OR cluster = ?1 ORDER BY cluster, host, port";
 
 /* Hours that overlap the window: hour + 3600 > since. The primary key
@@ -178,6 +181,9 @@ read_instance(sqlite3_stmt *st, struct rinst *in)
 			  sqlite3_column_int(st, 8) != 0;
 	in->failures = sqlite3_column_int64(st, 9);
 	in->last_error = dup_col(st, 10);
+	in->added_at = sqlite3_column_int64(st, 11);
+	in->has_last_attempt = sqlite3_column_type(st, 12) != SQLITE_NULL;
+	in->last_attempt = sqlite3_column_int64(st, 12);
 	return in->name != NULL;
 }
 
@@ -378,10 +384,27 @@ count_clients(struct rctx *x)
 	return 0;
 }
 
+/* The interval estimate of one instance (see the top); 0 when unknown. */
+static int64_t
+estimate_interval(const struct rinst *in, int64_t since)
+{
+	int64_t best = 0, span;
+
+	/* Fewer than two polls in an hour says little about the interval. */
+	if (in->max_hour_polls >= 2)
+		best = 3600000 / in->max_hour_polls;
+	if (in->has_last_attempt && in->polls >= 3) {
+		span = in->last_attempt - (in->added_at > since ? in->added_at : since);
+		if (span > 0 && (best == 0 || span * 1000 / (in->polls - 1) < best))
+			best = span * 1000 / (in->polls - 1);
+	}
+	return best;
+}
+
 static void
 pick_interval(struct rctx *x, struct rcluster *c)
 {
-	int64_t most = 0;
+	int64_t est;
 	size_t i;
 
 	c->interval_ms = cli_interval_ms(x->cli, c->name);
@@ -389,14 +412,13 @@ pick_interval(struct rctx *x, struct rcluster *c)
 		c->interval_source = "config";
 		return;
 	}
-	for (i = 0; i < c->ninst; i++)
-		if (c->inst[i].max_hour_polls > most)
-			most = c->inst[i].max_hour_polls;
-	/* Fewer than two polls in an hour says little about the interval. */
-	if (most >= 2) {
-		c->interval_ms = 3600000 / most;
-		c->interval_source = "estimate";
+	for (i = 0; i < c->ninst; i++) {
+		est = estimate_interval(&c->inst[i], x->o->since);
+		if (est > 0 && (c->interval_ms == 0 || est < c->interval_ms))
+			c->interval_ms = est;
 	}
+	if (c->interval_ms > 0)
+		c->interval_source = "estimate";
 }
 
 static int
@@ -512,11 +534,11 @@ driver_findings(struct rctx *x, const struct rcluster *c)
 	size_t i;
 
 	for (i = 0; i < c->nverifying; i++)
-		rout_finding(&x->out, SEV_WARNING, "%lld SSL client%s use %s, which verifies the "
+		rout_finding(&x->out, SEV_WARNING, "%lld SSL client%s %s, which verifies the "
 			     "server certificate by default when TLS is on (pgjdbc with "
 			     "ssl=true, node-postgres): put the new CA in their trust store "
 			     "before the rotation", (long long)c->verifying[i].n,
-			     c->verifying[i].n == 1 ? "" : "s", c->verifying[i].key);
+			     c->verifying[i].n == 1 ? " uses" : "s use", c->verifying[i].key);
 	if (c->nlibpq > 0) {
 		char *list = NULL;
 		size_t len = 0;
@@ -583,7 +605,7 @@ findings_info(struct rctx *x, const struct rcluster *c)
 		rout_finding(&x->out, SEV_INFO, "polling interval %.1f s (%s)",
 			     (double)c->interval_ms / 1000.0,
 			     strcmp(c->interval_source, "config") == 0 ? "from the configuration" :
-			     "estimated from the polls per hour");
+			     "estimated from the polls recorded");
 	else
 		rout_finding(&x->out, SEV_INFO, "polling interval unknown (no configuration "
 			     "names the cluster and too few polls to estimate it): gaps not judged");

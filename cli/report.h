@@ -38,6 +38,9 @@ struct rinst {
 	int64_t failures;
 	char *last_error;
 	int64_t non_ssl, weak_tls;	/* its clients in the window */
+	int64_t added_at;		/* first polled */
+	bool has_last_attempt;
+	int64_t last_attempt;
 	/* coverage within the window */
 	int64_t polls, failed, gap_ms, sessions, single, missed, max_hour_polls;
 	bool missed_known;

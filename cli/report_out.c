@@ -243,11 +243,11 @@ table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 		fputs("-", o->out);
 	}
 	fputs("\n  rds.force_ssl   ", o->out);
-	for (i = 0; i < c->ninst; i++) {
+	for (i = 0, n = 0; i < c->ninst; i++) {
 		if (c->inst[i].retired || !first_force_ssl(c, i))
 			continue;
+		fputs(n++ ? ", " : "", o->out);
 		put_esc(o, c->inst[i].force_ssl ? c->inst[i].force_ssl : "(not set)");
-		fputs(" ", o->out);
 	}
 	fprintf(o->out, "\n  coverage        %lld polls (%lld failed), largest gap %.1f s,"
 		" %lld sessions (%lld seen in one poll only), missed ",

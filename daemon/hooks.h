@@ -57,9 +57,6 @@ struct store;
 struct config;
 struct hooks;
 
-/* The ALERT_* events (store.h) that have a command in cfg. */
-unsigned hooks_alert_mask(const struct config *cfg);
-
 /* The ALERT_* events that have a command: main passes it to
  * store_set_alerts() at start and after each reload. */
 unsigned hooks_alert_mask(const struct config *cfg);

@@ -30,6 +30,7 @@
 #define CHECKPOINT_EVERY_MS 30000
 #define EXPIRE_EVERY_MS (3600 * 1000)
 #define ONCE_TICK_MS 50
+#define ONCE_STORE_WAIT_MS 10000
 
 struct daemon {
 	const char *config_path;
@@ -261,7 +262,13 @@ on_stored(void *arg, int new_clients)
 		hooks_kick(d->hooks);
 }
 
-/* --once: every attempt made; exit when stored and the hooks are done. */
+/*
+ * --once: every attempt made; exit when the results are stored and the
+ * hooks are done. Each hook is bounded by hook_timeout (then SIGTERM, 5 s
+ * later SIGKILL), so waiting for them ends; retries are not due yet and
+ * wait for the next run. Only a store that stays unavailable needs a
+ * deadline of its own.
+ */
 static void
 on_once_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -274,9 +281,9 @@ on_once_tick(evutil_socket_t fd, short what, void *arg)
 		stop(d, d->once_ok ? 0 : 1);
 		return;
 	}
-	if (mono_ms() > d->once_deadline_ms) {
-		log_warnx("--once: %s; exiting", stored ? "hooks still running at hook_timeout"
-			  : "results could not be stored");
+	if (!stored && mono_ms() > d->once_deadline_ms) {
+		log_errorx("--once: results could not be stored within %d s; exiting",
+			   ONCE_STORE_WAIT_MS / 1000);
 		stop(d, 1);
 		return;
 	}
@@ -290,8 +297,7 @@ on_once_polled(void *arg, bool all_ok)
 
 	d->once_polled = true;
 	d->once_ok = all_ok;
-	/* Hooks started now get hook_timeout, then 5 s until SIGKILL. */
-	d->once_deadline_ms = mono_ms() + d->cfg->hook_timeout_ms + 6000;
+	d->once_deadline_ms = mono_ms() + ONCE_STORE_WAIT_MS;
 	add_timer(d->ev_once, 0);
 }
 

@@ -149,18 +149,23 @@ fail(struct pgconn *pc, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
-	char *p;
+	char *p, *q;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* libpq messages span lines; keep one line per error. */
-	while ((p = strchr(msg, '\n')) != NULL) {
-		if (p[1] == '\0')
-			*p = '\0';
-		else
-			*p = ' ';
+	/* libpq messages span lines ("...\n\tIs the server running"): keep
+	 * one line per error, each run of blanks one space. */
+	for (p = q = msg; *p; p++) {
+		bool blank = *p == '\n' || *p == '\t' || *p == ' ';
+		if (!blank)
+			*q++ = *p;
+		else if (q > msg && q[-1] != ' ')
+			*q++ = ' ';
 	}
+	while (q > msg && q[-1] == ' ')
+		q--;
+	*q = '\0';
 	drop(pc);
 	CALLBACK(pc, failed, msg, pc->arg);
 	finish_callback(pc);

@@ -31,7 +31,6 @@ for the life of the process) and a bind on 127.0.0.1 succeeded.
 """
 
 import atexit
-import configparser  # noqa: F401  (kept for callers that want to parse configs)
 import errno
 import fcntl
 import json
@@ -105,7 +104,9 @@ def wait_until(pred, timeout=10.0, what="condition", interval=0.05):
 # --------------------------------------------------------------------------
 # Per-process working directory and cleanup
 
+WORKDIR_PREFIX = "sslhist-test-"
 _workdir = None
+_owner_lock = None
 _cleanups = []          # callables run at exit, last registered first
 _cleanup_lock = threading.Lock()
 
@@ -122,14 +123,51 @@ def workdir():
     It is traversable by the postgres user; removed at exit unless
     SSLHIST_KEEP=1.
     """
-    global _workdir
+    global _workdir, _owner_lock
     if _workdir is None:
         require_root()
-        _workdir = tempfile.mkdtemp(prefix="sslhist-test-")
+        _workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
         os.chmod(_workdir, 0o755)
+        # Held while this process lives: a later run that can take it knows
+        # the owner died (e.g. SIGKILL) and removes what it left behind.
+        _owner_lock = open(os.path.join(_workdir, ".owner"), "w")
+        fcntl.flock(_owner_lock, fcntl.LOCK_EX)
         atexit.register(_cleanup_all)
         _install_signal_cleanup()
+        _sweep_stale()
     return _workdir
+
+
+def _sweep_stale():
+    """Stops the servers and removes the work directories of harness runs
+    whose process died without cleaning up (kept ones excepted)."""
+    import glob
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), WORKDIR_PREFIX + "*")):
+        if d == _workdir or os.path.exists(os.path.join(d, ".kept")):
+            continue
+        try:
+            f = open(os.path.join(d, ".owner"), "r")
+        except OSError:
+            continue                    # not ours, or too old to tell
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue                    # its owner is alive
+        try:
+            log("removing stale", d)
+            for pidfile in glob.glob(os.path.join(d, "srv-*", "data", "postmaster.pid")):
+                datadir = os.path.dirname(pidfile)
+                run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", datadir,
+                                 "-m", "immediate", "-w", "-t", "20", "stop"]), check=False)
+            with open("/proc/mounts") as m:
+                mounts = [line.split()[1] for line in m]
+            for mp in sorted(mounts, reverse=True):
+                if mp.startswith(d + "/"):
+                    run(["umount", "-l", mp], check=False)
+            shutil.rmtree(d, ignore_errors=True)
+        finally:
+            f.close()
 
 
 def subdir(name, owner=None, mode=0o755):
@@ -161,6 +199,7 @@ def _cleanup_all():
             traceback.print_exc()
     if _workdir and os.path.isdir(_workdir):
         if KEEP:
+            open(os.path.join(_workdir, ".kept"), "w").close()
             log("SSLHIST_KEEP=1: kept", _workdir)
         else:
             shutil.rmtree(_workdir, ignore_errors=True)

@@ -28,10 +28,12 @@ os.execv(sys.argv[3], sys.argv[3:])
 class DnsStub:
     """A DNS server on 127.0.0.1:<free port>: A records from `records`
     ({name: ipv4}), an empty answer for other types of those names, NXDOMAIN
-    for everything else. `queries` lists the names asked, in order."""
+    for everything else, and no answer at all for the names in `silent` (a
+    DNS server that hangs). `queries` lists the names asked, in order."""
 
-    def __init__(self, records=None):
+    def __init__(self, records=None, silent=()):
         self.records = {k.lower().rstrip("."): v for k, v in (records or {}).items()}
+        self.silent = {k.lower().rstrip(".") for k in silent}
         self.queries = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -62,6 +64,8 @@ class DnsStub:
         question = q[12:i + 5]
         name = ".".join(labels).lower()
         self.queries.append(name)
+        if name in self.silent:
+            raise ValueError("silent")
         ip = self.records.get(name)
         if ip is None:      # NXDOMAIN, recursion available
             return struct.pack(">HHHHHH", qid, 0x8183, 1, 0, 0, 0) + question
@@ -86,7 +90,7 @@ class NamedDaemon(h.Daemon):
     (`hosts`: {name: ip}) and a resolv.conf naming only `dns` (a DnsStub,
     made when not given)."""
 
-    def __init__(self, cfg, hosts=None, dns=None, **kw):
+    def __init__(self, cfg, hosts=None, dns=None, resolv_options="timeout:1 attempts:1", **kw):
         super().__init__(cfg, **kw)
         self.dns = dns or DnsStub()
         self.hosts_file = os.path.join(self.dir, "hosts")
@@ -97,7 +101,7 @@ class NamedDaemon(h.Daemon):
                 f.write("%s %s\n" % (ip, name))
         with open(self.resolv_file, "w") as f:
             # evdns takes an address with a port; glibc is never asked here.
-            f.write("nameserver 127.0.0.1:%d\noptions timeout:1 attempts:1\n" % self.dns.port)
+            f.write("nameserver 127.0.0.1:%d\noptions %s\n" % (self.dns.port, resolv_options))
 
     def argv(self, *extra, db=True):
         inner = super().argv(*extra, db=db)

@@ -117,6 +117,13 @@ class Cli(h.TestCase):
         want = {s.application_name for s in cls.sessions}
         cls.d.wait(lambda: want <= {c["application"] for c in cls.d.clients()}, 20,
                    "every session stored")
+        # Sessions that begin and end between two polls: counted as missed.
+        h.burst(cls.a, n=40, hold_ms=5, application_name="cli-burst")
+        cls.d.wait(lambda: cls.d.query1(
+            "SELECT sum(v.missed_sessions) FROM coverage v JOIN instance i "
+            "ON i.id = v.instance_id WHERE i.cluster = 'alpha'"), 20,
+            "missed sessions of the burst counted")
+        cls.d.wait_polls("alpha", 2, timeout=20)
         # PostgreSQL 15 lets the daemon count missed sessions from its
         # second poll on.
         cls.d.wait(lambda: cls.d.query1(
@@ -389,6 +396,12 @@ class Cli(h.TestCase):
         self.assertIn("TLSv1.1 client", texts)
         self.assertIn("pgjdbc", texts)
         self.assertIn("libpq-based (psql 1)", texts)
+        self.assertGreater(cov["missed_sessions"], 0)
+        self.assertRegex(texts, r"localhost:%d: \d+ sessions? began and ended between two "
+                         r"polls unseen: lower the interval" % self.a.port)
+        self.assertEqual(a["interval_source"], "estimate")
+        self.assertGreater(a["interval_s"], 0.2)
+        self.assertNotIn("intervals of", texts)     # polls every 300 ms: no gap
         self.assertIn('user "%s"' % BAD_ROLE.replace("\udcff", "\ufffd")
                       .replace("\udcfe", "\ufffd"), texts)
         # A certificate expiring within 30 days is critical too.
@@ -414,6 +427,22 @@ class Cli(h.TestCase):
                 check_rc=0)
         rc, out, err = sslhist("report", "--cluster", "nosuch", db=self.db, check_rc=1)
         self.assertIn("nosuch", err)
+
+    def test_3b_report_interval_from_config(self):
+        # CONFIG names the clusters with an interval of 100 ms: the real
+        # gaps of about 300 ms are then over three intervals.
+        conf = os.path.join(h.workdir(), "fast.conf")
+        h.write_config(conf, {"sslhistd": {"interval": "100ms", "database": self.db},
+                              "cluster alpha": h.cluster_for(self.a, host="localhost"),
+                              "cluster beta": h.cluster_for(self.b)})
+        rc, out, err = sslhist("-c", conf, "report", "--cluster", "alpha", "--format", "json",
+                               check_rc=0)
+        rep = json.loads(decode_strict(out))
+        a = rep["clusters"][0]
+        self.assertEqual((a["name"], a["interval_source"], a["interval_s"]),
+                         ("alpha", "config", 0.1))
+        gaps = [f for f in a["findings"] if "over 3 intervals of 0.1 s" in f["text"]]
+        self.assertEqual([f["severity"] for f in gaps], ["warning"], a["findings"])
 
     def a_issuer(self):
         return self.store("SELECT cert_issuer FROM instance WHERE cluster = 'alpha'")[0][
@@ -507,7 +536,22 @@ class Cli(h.TestCase):
         self.assertGreater(alerts, 0)
         rc, out, err = sslhist("prune", "--older-than", "1h", db=copy, check_rc=0)
         self.assertIn(b"pruned 0 clients", out)
+        # A table that references client and that prune does not know:
+        # prune refuses and changes nothing.
+        con = sqlite3.connect(copy)
+        con.execute("CREATE TABLE extra (client_id INTEGER REFERENCES client (id))")
+        con.execute("INSERT INTO extra SELECT id FROM client LIMIT 1")
+        con.commit()
+        con.close()
         time.sleep(1.1)     # last_seen has a resolution of one second
+        rc, out, err = sslhist("prune", "--older-than", "0s", db=copy, check_rc=1)
+        self.assertIn("extra", err)
+        self.assertIn("nothing deleted", err)
+        con = sqlite3.connect(copy)
+        self.assertEqual(con.execute("SELECT count(*) FROM client").fetchone()[0], total)
+        con.execute("DROP TABLE extra")
+        con.commit()
+        con.close()
         rc, out, err = sslhist("prune", "--older-than", "0s", db=copy, check_rc=0)
         self.assertIn(("pruned %d clients" % total).encode(), out)
         con = sqlite3.connect(copy)

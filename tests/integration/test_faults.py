@@ -9,6 +9,7 @@ import signal
 import time
 
 import harness as h
+import names
 
 INTERVAL = 0.5
 BASE = {"interval": "500ms", "jitter": "0%", "connect_timeout": "2s",
@@ -25,11 +26,19 @@ class Faults(h.TestCase):
         cls.sess = h.Session(cls.good, "app1", "appdb", "require", "good-client")
         cls.sess.wait_visible()
 
-    def daemon(self, faulty, **daemon_kv):
+    def daemon(self, faulty, dns=None, resolv_options="timeout:1 attempts:1", **daemon_kv):
+        """The daemon with clusters good and faulty. With `dns` (a DnsStub) it
+        runs with a private resolv.conf naming only that stub: no test query
+        leaves loopback."""
         cfg = {"sslhistd": dict(BASE, **daemon_kv),
                "cluster good": h.cluster_for(self.good),
                "cluster faulty": faulty}
-        d = h.Daemon(cfg, name=self.id().rsplit(".", 1)[1]).start()
+        name = self.id().rsplit(".", 1)[1]
+        if dns is not None:
+            d = names.NamedDaemon(cfg, dns=dns, name=name,
+                                  resolv_options=resolv_options).start()
+        else:
+            d = h.Daemon(cfg, name=name).start()
         self.addCleanup(lambda: d.alive() and d.stop())
         d.wait_ok("good")
         return d
@@ -75,13 +84,28 @@ class Faults(h.TestCase):
         self.stop_clean(d)
 
     def test_name_does_not_resolve(self):
+        dns = names.DnsStub()
         d = self.daemon({"host": "nosuch.sslhist.invalid", "port": 5432,
-                         "user": "monitor", "dbname": "postgres", "sslmode": "disable"})
+                         "user": "monitor", "dbname": "postgres", "sslmode": "disable"},
+                        dns=dns)
         row = d.wait_failing("faulty", timeout=10)
-        self.assertMatches(r"resol|dns|lookup|not known|nxdomain|no such host",
+        self.assertMatches(r"could not resolve host name \"nosuch\.sslhist\.invalid\"",
                            row["last_error"], "error of an unresolvable name")
+        self.assertIn("nosuch.sslhist.invalid", dns.queries, "the name was not asked of DNS")
         self.assertEqual(row["host"], "nosuch.sslhist.invalid")
         self.assertIsNone(row["last_success"], row)
+        self.assert_good_keeps_polling(d)
+        self.stop_clean(d)
+
+    def test_dns_never_answers(self):
+        # A lookup that hangs is bounded by connect_timeout and blocks nothing.
+        dns = names.DnsStub(silent=["slow.sslhist.test"])
+        d = self.daemon({"host": "slow.sslhist.test", "port": 5432,
+                         "user": "monitor", "dbname": "postgres", "sslmode": "disable"},
+                        dns=dns, resolv_options="timeout:30 attempts:1",
+                        connect_timeout="1500ms")
+        row = d.wait_failing("faulty", timeout=10)
+        self.assertMatches(r"timeout: resolving the host name", row["last_error"])
         self.assert_good_keeps_polling(d)
         self.stop_clean(d)
 

@@ -156,6 +156,26 @@ class Harness(h.TestCase):
         self.assertFalse(os.path.exists(wd))
         self.assertFalse(h.pid_alive(int(pid)), "postmaster %s still running" % pid)
 
+    def test_next_run_sweeps_after_sigkill(self):
+        # A run killed with SIGKILL cleans nothing; the next run does.
+        code = textwrap.dedent("""
+            import os, signal, sys
+            sys.path.insert(0, %r)
+            import harness as h
+            s = h.PgServer(ssl=False)
+            print(h.workdir(), s.postmaster_pid(), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """ % os.path.dirname(os.path.abspath(h.__file__)))
+        r = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, -signal.SIGKILL)
+        wd, pid = r.stdout.split()
+        self.assertTrue(os.path.exists(wd))
+        self.assertTrue(h.pid_alive(int(pid)))
+        h._sweep_stale()
+        self.assertFalse(os.path.exists(wd), "stale work dir not removed")
+        self.assertFalse(h.pid_alive(int(pid)), "stale postmaster still running")
+
 
 def _cmdline(pid):
     try:

@@ -5,6 +5,7 @@ C (ssl=off). Clusters: alpha -> A (by name `localhost`, verify-full with CA1),
 beta -> B (verify-full with CA2), gamma -> C (sslmode=disable), all as
 `monitor` (pg_monitor); blind -> C as `nomon` (not in pg_monitor).
 """
+import os
 import time
 
 import harness as h
@@ -200,9 +201,33 @@ class PollBasic(h.TestCase):
         self.assertLessEqual(missed, 50 + 5, d.dump("coverage"))
         self.assertGreaterEqual(per_db, 40, d.dump("missed_session"))
 
+    def test_5_steady_fleet_does_not_grow(self):
+        # SPEC section 6: a fleet where nothing changes must not grow the
+        # file per poll. page_count read through the WAL is the database's
+        # logical size, whether or not a checkpoint has run.
+        cfg = dict(self.cfg)
+        cfg["sslhistd"] = dict(self.cfg["sslhistd"], interval="100ms")
+        d = h.Daemon(cfg).start()
+        d.wait_polls("alpha", 10, timeout=20)
+        pages0 = d.query1("PRAGMA page_count")
+        polls0 = sum(d.polls(c)[0] for c in ("alpha", "beta", "gamma", "blind"))
+        d.wait_polls("alpha", 60, timeout=60)
+        pages1 = d.query1("PRAGMA page_count")
+        polls1 = sum(d.polls(c)[0] for c in ("alpha", "beta", "gamma", "blind"))
+        page_size = d.query1("PRAGMA page_size")
+        wal = os.path.getsize(d.db + "-wal") if os.path.exists(d.db + "-wal") else 0
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.log_text())
+        h.log("steady fleet: %d polls; database %d -> %d pages of %d bytes; -wal %d bytes"
+              % (polls1 - polls0, pages0, pages1, page_size, wal))
+        # An hour boundary may add one coverage row per instance.
+        self.assertLessEqual(pages1, pages0 + 2,
+                             "database grew from %d to %d pages over %d polls"
+                             % (pages0, pages1, polls1 - polls0))
+        self.assertLess(wal, 64 * 1024 * 1024, "-wal grows without bound")
+
 
 def _cpu_seconds(pid):
-    import os
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
