@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pgconn.h"
 #include "statquery.h"
+#include "timer.h"
 
 #define UNDEFINED_FUNCTION "42883"
 
@@ -58,9 +59,7 @@ discover_instance_host(const char *endpoint, const char *server_id)
 static void
 arm(struct discover *d, int64_t ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	evtimer_add(d->timer, &tv);
+	timer_add_ms(d->timer, ms);
 }
 
 static void

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "config.h"
 #include "driver.h"
 #include "hooks.h"
@@ -30,6 +31,7 @@
 #include "parse.h"
 #include "spawn.h"
 #include "store.h"
+#include "timer.h"
 
 #define HOOK_MAX_OUTPUT 4096	/* per stream, logged */
 #define HOOK_MAX_LOG_LINES 20
@@ -87,15 +89,6 @@ struct hooks {
 static void pass(struct hooks *h);
 
 /* ---- small helpers --------------------------------------------------- */
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *
 col_str(sqlite3_stmt *st, int i)
@@ -276,15 +269,9 @@ static void
 schedule(struct hooks *h, int64_t delay_ms)
 {
 	int64_t at = wall_ms() + (delay_ms > 0 ? delay_ms : 0);
-	struct timeval tv;
-
 	if (h->timer_armed && h->timer_at_ms <= at)
 		return;
-	if (delay_ms < 0)
-		delay_ms = 0;
-	tv.tv_sec = delay_ms / 1000;
-	tv.tv_usec = (delay_ms % 1000) * 1000;
-	evtimer_add(h->timer, &tv);
+	timer_add_ms(h->timer, delay_ms);
 	h->timer_armed = true;
 	h->timer_at_ms = at;
 }

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "instance.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "store.h"
 #include "tracker.h"
 #include "writer.h"
+#include "timer.h"
 
 #define BACKOFF_MIN_MS 1000
 
@@ -55,24 +57,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static const struct pgconn_ops ops = { on_connected, on_result, on_failed };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 double
 jitter_uniform(void)
 {
@@ -98,13 +82,7 @@ set_state(struct instance *in, enum instance_state st)
 static void
 arm(struct instance *in, int64_t ms)
 {
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(in->timer, &tv);
+	timer_add_ms(in->timer, ms);
 }
 
 static void
@@ -291,7 +269,7 @@ record_failure(struct instance *in, const char *error)
 		return;
 	}
 	r->instance_id = in->id;
-	r->at_ms = now_ms();
+	r->at_ms = wall_ms();
 	writer_submit(in->env->writer, r);
 }
 
@@ -646,7 +624,7 @@ poll_done(struct instance *in, const PGresult *res)
 {
 	struct poll_record *r;
 	const char *err;
-	int64_t now = now_ms();
+	int64_t now = wall_ms();
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		char msg[1024];

@@ -14,6 +14,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "fleet.h"
 #include "hooks.h"
@@ -23,6 +24,7 @@
 #include "spawn.h"
 #include "store.h"
 #include "writer.h"
+#include "timer.h"
 
 #define EXIT_USAGE 64		/* sysexits.h EX_USAGE */
 #define EXIT_CONFIG 78		/* sysexits.h EX_CONFIG */
@@ -70,23 +72,6 @@ usage(FILE *out)
 		"  -v, --verbose        log at debug level\n"
 		"      --version        print the version\n"
 		"  -h, --help           this text\n");
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-add_timer(struct event *ev, int64_t ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	event_add(ev, &tv);
 }
 
 static int
@@ -287,7 +272,7 @@ on_once_tick(evutil_socket_t fd, short what, void *arg)
 		stop(d, 1);
 		return;
 	}
-	add_timer(d->ev_once, ONCE_TICK_MS);
+	timer_add_ms(d->ev_once, ONCE_TICK_MS);
 }
 
 static void
@@ -298,7 +283,7 @@ on_once_polled(void *arg, bool all_ok)
 	d->once_polled = true;
 	d->once_ok = all_ok;
 	d->once_deadline_ms = mono_ms() + ONCE_STORE_WAIT_MS;
-	add_timer(d->ev_once, 0);
+	timer_add_ms(d->ev_once, 0);
 }
 
 /* ---- set-up and tear-down ---- */
@@ -330,9 +315,9 @@ setup_loop(struct daemon *d)
 	event_add(d->ev_int, NULL);
 	if (!d->once) {
 		event_add(d->ev_hup, NULL);
-		add_timer(d->ev_status, STATUS_EVERY_MS);
-		add_timer(d->ev_checkpoint, CHECKPOINT_EVERY_MS);
-		add_timer(d->ev_expire, EXPIRE_EVERY_MS);
+		timer_add_ms(d->ev_status, STATUS_EVERY_MS);
+		timer_add_ms(d->ev_checkpoint, CHECKPOINT_EVERY_MS);
+		timer_add_ms(d->ev_expire, EXPIRE_EVERY_MS);
 	}
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pgconn.h"
 #include "spawn.h"
+#include "timer.h"
 
 #define MAX_ADDRS 8		/* addresses of one name tried by libpq */
 #define MAX_KEYWORDS 64
@@ -204,9 +205,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 static void
 arm_deadline(struct pgconn *pc, int64_t ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	evtimer_add(pc->deadline, &tv);
+	timer_add_ms(pc->deadline, ms);
 }
 
 struct pgconn *

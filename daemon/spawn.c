@@ -25,6 +25,7 @@
 #include "log.h"
 #include "procspawn.h"
 #include "spawn.h"
+#include "timer.h"
 
 #define KILL_GRACE_MS 5000
 #define READ_CHUNK 16384
@@ -226,9 +227,7 @@ output_cb(evutil_socket_t fd, short what, void *arg)
 static void
 arm_timer(struct child *c, int64_t ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	evtimer_add(c->timer, &tv);
+	timer_add_ms(c->timer, ms);
 }
 
 static void

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "store.h"
 #include "writer.h"
+#include "timer.h"
 
 #define RETRY_MIN_MS 500
 #define RETRY_MAX_MS 30000
@@ -125,16 +126,12 @@ writer_flush(struct writer *w)
 static void
 schedule_retry(struct writer *w)
 {
-	struct timeval tv;
-
 	if (evtimer_pending(w->retry, NULL))
 		return;
 	w->retry_ms = w->retry_ms ? w->retry_ms * 2 : RETRY_MIN_MS;
 	if (w->retry_ms > RETRY_MAX_MS)
 		w->retry_ms = RETRY_MAX_MS;
-	tv.tv_sec = w->retry_ms / 1000;
-	tv.tv_usec = (w->retry_ms % 1000) * 1000;
-	evtimer_add(w->retry, &tv);
+	timer_add_ms(w->retry, w->retry_ms);
 }
 
 static void
