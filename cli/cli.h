@@ -35,6 +35,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The usage error for what getopt_long returned (':' or '?'). */
+int cli_bad_option(const char *cmd, int ch, int argc, char **argv);
+
 /* cli/common.c */
 /* Loads CONFIG if readable (SPEC 4); false after an error was printed. */
 bool cli_load_config(struct cli *c);

@@ -236,11 +236,8 @@ cmd_alerts(struct cli *c, int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_DONE;
-		case ':':
-			return cli_usage_error("alerts", "option '%s' needs a value",
-					       argv[optind - 1]);
 		default:
-			return cli_usage_error("alerts", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("alerts", ch, argc, argv);
 		}
 	}
 	if (optind < argc)

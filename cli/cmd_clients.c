@@ -267,7 +267,8 @@ cmd_clients(struct cli *c, int argc, char **argv)
 		case 'S':
 		case 'N':
 			if (f.ssl >= 0 && f.ssl != (ch == 'S'))
-				return cli_usage_error("clients", "--ssl and --non-ssl exclude each other");
+				return cli_usage_error("clients", "--ssl and --non-ssl exclude "
+						       "each other");
 			f.ssl = ch == 'S';
 			break;
 		case 'f':
@@ -277,11 +278,8 @@ cmd_clients(struct cli *c, int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_DONE;
-		case ':':
-			return cli_usage_error("clients", "option '%s' needs a value",
-					       argv[optind - 1]);
 		default:
-			return cli_usage_error("clients", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("clients", ch, argc, argv);
 		}
 	}
 	if (optind < argc)

@@ -255,12 +255,8 @@ cmd_instances(struct cli *c, int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_DONE;
-		case ':':
-			return cli_usage_error("instances", "option '%s' needs a value",
-					       argv[optind - 1]);
 		default:
-			return cli_usage_error("instances", "unknown option '%s'",
-					       argv[optind - 1]);
+			return cli_bad_option("instances", ch, argc, argv);
 		}
 	}
 	if (optind < argc)

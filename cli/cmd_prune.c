@@ -159,11 +159,8 @@ cmd_prune(struct cli *c, int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_DONE;
-		case ':':
-			return cli_usage_error("prune", "option '%s' needs a value",
-					       argv[optind - 1]);
 		default:
-			return cli_usage_error("prune", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("prune", ch, argc, argv);
 		}
 	}
 	if (optind < argc)

@@ -727,11 +727,8 @@ cmd_report(struct cli *c, int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_DONE;
-		case ':':
-			return cli_usage_error("report", "option '%s' needs a value",
-					       argv[optind - 1]);
 		default:
-			return cli_usage_error("report", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("report", ch, argc, argv);
 		}
 	}
 	if (optind < argc)

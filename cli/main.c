@@ -69,6 +69,16 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 int
+cli_bad_option(const char *cmd, int ch, int argc, char **argv)
+{
+	const char *opt = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+	if (ch == ':')
+		return cli_usage_error(cmd, "option '%s' needs a value", opt);
+	return cli_usage_error(cmd, "unknown option '%s'", opt);
+}
+
+int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -101,10 +111,8 @@ main(int argc, char **argv)
 		case 'V':
 			printf("sslhist %s\n", SSLHIST_VERSION);
 			return EXIT_DONE;
-		case ':':
-			return cli_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return cli_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(NULL, ch, argc, argv);
 		}
 	}
 	if (optind >= argc)

@@ -130,53 +130,8 @@ sum_coverage(const struct rcluster *c)
 }
 
 static void
-json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
+json_coverage(struct jsonw *w, const struct rcluster *c, const struct cov *v)
 {
-	struct jsonw *w = &o->w;
-	char cas[64][256];
-	size_t i, n = distinct_cas(c, cas, 64);
-
-	jsonw_object_begin(w);
-	jsonw_key(w, "name");
-	jsonw_str(w, c->name);
-	jsonw_key(w, "instances");
-	jsonw_int(w, (int64_t)c->active);
-	jsonw_key(w, "clients");
-	jsonw_int(w, c->clients);
-	jsonw_key(w, "ssl_clients");
-	jsonw_int(w, c->ssl);
-	jsonw_key(w, "non_ssl_clients");
-	jsonw_int(w, c->non_ssl);
-	jsonw_key(w, "tls_versions");
-	jsonw_object_begin(w);
-	for (i = 0; i < c->ntls; i++) {
-		jsonw_key(w, c->tls[i].key);
-		jsonw_int(w, c->tls[i].n);
-	}
-	jsonw_object_end(w);
-	jsonw_key(w, "server_cas");
-	jsonw_array_begin(w);
-	for (i = 0; i < n; i++)
-		jsonw_str(w, cas[i]);
-	jsonw_array_end(w);
-	jsonw_key(w, "force_ssl");
-	jsonw_array_begin(w);
-	for (i = 0; i < c->ninst; i++)
-		if (!c->inst[i].retired && first_force_ssl(c, i))
-			jsonw_str(w, c->inst[i].force_ssl);
-	jsonw_array_end(w);
-	jsonw_key(w, "earliest_cert_expiry");
-	if (v->has_expiry)
-		jsonw_time(w, v->earliest_expiry);
-	else
-		jsonw_null(w);
-	jsonw_key(w, "interval_s");
-	if (c->interval_ms > 0)
-		jsonw_double(w, (double)c->interval_ms / 1000.0);
-	else
-		jsonw_null(w);
-	jsonw_key(w, "interval_source");
-	jsonw_str(w, c->interval_source);
 	jsonw_key(w, "coverage");
 	jsonw_object_begin(w);
 	jsonw_key(w, "polls");
@@ -200,6 +155,66 @@ json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 	else
 		jsonw_null(w);
 	jsonw_object_end(w);
+}
+
+/* The CAs, force_ssl values, expiry and interval of a cluster. */
+static void
+json_servers(struct jsonw *w, const struct rcluster *c, const struct cov *v)
+{
+	char cas[64][256];
+	size_t i, n = distinct_cas(c, cas, 64);
+
+	jsonw_key(w, "server_cas");
+	jsonw_array_begin(w);
+	for (i = 0; i < n; i++)
+		jsonw_str(w, cas[i]);
+	jsonw_array_end(w);
+	jsonw_key(w, "force_ssl");
+	jsonw_array_begin(w);
+	for (i = 0; i < c->ninst; i++)
+		if (!c->inst[i].retired && first_force_ssl(c, i))
+			jsonw_str(w, c->inst[i].force_ssl);
+	jsonw_array_end(w);
+	jsonw_key(w, "earliest_cert_expiry");
+	if (v->has_expiry)
+		jsonw_time(w, v->earliest_expiry);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "interval_s");
+	if (c->interval_ms > 0)
+		jsonw_double(w, (double)c->interval_ms / 1000.0);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "interval_source");
+	jsonw_str(w, c->interval_source);
+}
+
+static void
+json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
+{
+	struct jsonw *w = &o->w;
+	size_t i;
+
+	jsonw_object_begin(w);
+	jsonw_key(w, "name");
+	jsonw_str(w, c->name);
+	jsonw_key(w, "instances");
+	jsonw_int(w, (int64_t)c->active);
+	jsonw_key(w, "clients");
+	jsonw_int(w, c->clients);
+	jsonw_key(w, "ssl_clients");
+	jsonw_int(w, c->ssl);
+	jsonw_key(w, "non_ssl_clients");
+	jsonw_int(w, c->non_ssl);
+	jsonw_key(w, "tls_versions");
+	jsonw_object_begin(w);
+	for (i = 0; i < c->ntls; i++) {
+		jsonw_key(w, c->tls[i].key);
+		jsonw_int(w, c->tls[i].n);
+	}
+	jsonw_object_end(w);
+	json_servers(w, c, v);
+	json_coverage(w, c, v);
 	jsonw_key(w, "findings");
 	jsonw_array_begin(w);
 }

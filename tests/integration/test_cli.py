@@ -176,11 +176,13 @@ class Cli(h.TestCase):
             grp.getgrnam(GROUP)
         except KeyError:
             h.run(["groupadd", "--system", GROUP])
+            h.on_cleanup(lambda: subprocess.run(["groupdel", GROUP]))
         try:
             pwd.getpwnam(READER)
         except KeyError:
             h.run(["useradd", "--system", "--no-create-home", "-g", GROUP,
                    "-s", "/usr/sbin/nologin", READER])
+            h.on_cleanup(lambda: subprocess.run(["userdel", READER]))
         cls.gid = grp.getgrnam(GROUP).gr_gid
         cls.set_group()
 
