@@ -92,7 +92,7 @@ main(int argc, char **argv)
 	size_t i;
 	int ch, rc;
 
-	log_init("sslhist", LOG_WARNING);
+	log_init("sslhist", LVL_WARNING);
 	c.now = (int64_t)time(NULL);
 	opterr = 0;
 	/* "+": stop at the command; its options are its own. */

@@ -158,7 +158,7 @@ on_failed(struct pgconn *pc, const char *error, void *arg)
 
 	(void)pc;
 	snprintf(msg, sizeof(msg), "discovery failed: %s", error);
-	olog(LOG_WARNING, &d->obj, "%s; polling the instances found before", msg);
+	olog(LVL_WARNING, &d->obj, "%s; polling the instances found before", msg);
 	again_later(d);
 	d->found(d->arg, d, NULL, 0, msg);
 }
@@ -185,7 +185,7 @@ report(struct discover *d, const PGresult *res)
 		fi[n].role = PQgetvalue(res, i, 1)[0] == 't' ? "writer" : "reader";
 		n++;
 	}
-	olog(LOG_DEBUG, &d->obj, "discovered %zu instances", n);
+	olog(LVL_DEBUG, &d->obj, "discovered %zu instances", n);
 	d->found(d->arg, d, fi, n, n ? NULL : "discovery: aurora_replica_status() listed no instance");
 	for (size_t i = 0; i < n; i++)
 		free(fi[i].host);
@@ -206,14 +206,14 @@ on_result(struct pgconn *pc, const PGresult *res, void *arg)
 	} else if (state && strcmp(state, UNDEFINED_FUNCTION) == 0) {
 		struct found_instance self = { .host = d->cluster->instances[0].host,
 			.port = d->cluster->instances[0].port, .role = NULL };
-		olog(LOG_DEBUG, &d->obj, "not Aurora: polling the host itself");
+		olog(LVL_DEBUG, &d->obj, "not Aurora: polling the host itself");
 		d->found(d->arg, d, &self, 1, NULL);
 	} else {
 		char msg[1100];
 
 		snprintf(msg, sizeof(msg), "discovery failed: %s", PQresultErrorMessage(res));
 		msg[strcspn(msg, "\n")] = '\0';
-		olog(LOG_WARNING, &d->obj, "%s; polling the instances found before", msg);
+		olog(LVL_WARNING, &d->obj, "%s; polling the instances found before", msg);
 		d->found(d->arg, d, NULL, 0, msg);
 	}
 }

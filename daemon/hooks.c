@@ -426,12 +426,12 @@ log_new_clients(struct hooks *h)
 		c.ssl = sqlite3_column_int(st, 8) != 0;
 		c.tls_version = col_str(st, 9);
 		if (!c.ssl)
-			log_client_event(&c, "non-ssl", MSGID_NON_SSL, LOG_WARNING,
+			log_client_event(&c, "non-ssl", MSGID_NON_SSL, LVL_WARNING,
 			    "non-SSL client");
 		else if (weak_tls(c.tls_version))
-			log_client_event(&c, "weak-tls", MSGID_WEAK_TLS, LOG_WARNING,
+			log_client_event(&c, "weak-tls", MSGID_WEAK_TLS, LVL_WARNING,
 			    "weak TLS client");
-		log_client_event(&c, "new-client", MSGID_NEW_CLIENT, LOG_INFO, "new client");
+		log_client_event(&c, "new-client", MSGID_NEW_CLIENT, LVL_INFO, "new client");
 		client_free(&c);
 	}
 	sqlite3_finalize(st);
@@ -566,14 +566,14 @@ log_output(const struct run *r, const char *stream, const char *buf, size_t len,
 	while (i < len && lines < HOOK_MAX_LOG_LINES) {
 		for (e = i; e < len && buf[e] != '\n'; e++)
 			;
-		log_event(LOG_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s %s: %.*s",
+		log_event(LVL_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s %s: %.*s",
 		    r->cl.event, r->cmd, nz(r->cl.user), nz(r->cl.database), stream,
 		    (int)(e - i), buf + i);
 		lines++;
 		i = e + 1;
 	}
 	if (truncated || i < len)
-		log_event(LOG_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s %s: (more output dropped)",
+		log_event(LVL_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s %s: (more output dropped)",
 		    r->cl.event, r->cmd, nz(r->cl.user), nz(r->cl.database), stream);
 }
 
@@ -639,7 +639,7 @@ log_end(const struct hooks *h, const struct run *r, const char *state, int64_t n
 	char why[600], then[64];
 
 	if (strcmp(state, "ok") == 0) {
-		log_event(LOG_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s from %s: ok (attempt %"
+		log_event(LVL_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s from %s: ok (attempt %"
 		    PRId64 ")", r->cl.event, r->cmd, nz(r->cl.user), nz(r->cl.database),
 		    r->cl.client_addr ? r->cl.client_addr : "local socket", r->attempt);
 		return;
@@ -651,7 +651,7 @@ log_end(const struct hooks *h, const struct run *r, const char *state, int64_t n
 	else
 		snprintf(then, sizeof(then), "giving up");
 	(void)h;
-	log_event(LOG_WARNING, &obj, MSGID_HOOK_FAILED, NULL,
+	log_event(LVL_WARNING, &obj, MSGID_HOOK_FAILED, NULL,
 	    "hook %s (%s) for %s@%s from %s failed (attempt %" PRId64 "): %s; %s",
 	    r->cl.event, r->cmd, nz(r->cl.user), nz(r->cl.database),
 	    r->cl.client_addr ? r->cl.client_addr : "local socket", r->attempt, why, then);

@@ -75,7 +75,7 @@ static void
 set_state(struct instance *in, enum instance_state st)
 {
 	if (in->state != st)
-		olog(LOG_DEBUG, &in->obj, "%s -> %s", state_names[in->state], state_names[st]);
+		olog(LVL_DEBUG, &in->obj, "%s -> %s", state_names[in->state], state_names[st]);
 	in->state = st;
 }
 
@@ -121,7 +121,7 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 		return NULL;
 	}
 	if (store_live_sessions(env->store, id, preload, in->tracker) < 0)
-		olog(LOG_WARNING, &in->obj, "could not load live sessions: %s",
+		olog(LVL_WARNING, &in->obj, "could not load live sessions: %s",
 		     store_errmsg(env->store));
 	in->state = INST_WAITING;
 	/* Spread a fleet's first connections over a little time. */
@@ -256,16 +256,16 @@ record_failure(struct instance *in, const char *error)
 	/* The first failure and each new kind of error are worth a warning;
 	 * the same error again, at every backoff step, is not. */
 	if (in->last_error == NULL || strcmp(in->last_error, error) != 0) {
-		log_event(LOG_WARNING, &in->obj, MSGID_POLL_FAILED, NULL, "%s: %s",
+		log_event(LVL_WARNING, &in->obj, MSGID_POLL_FAILED, NULL, "%s: %s",
 			  state_names[in->state], error);
 		free(in->last_error);
 		in->last_error = strdup(error);
 	} else {
-		olog(LOG_DEBUG, &in->obj, "failed again (%u): %s", in->failures, error);
+		olog(LVL_DEBUG, &in->obj, "failed again (%u): %s", in->failures, error);
 	}
 	if (r == NULL || (r->error = strdup(error)) == NULL) {
 		free(r);
-		olog(LOG_ERROR, &in->obj, "out of memory recording a failure");
+		olog(LVL_ERROR, &in->obj, "out of memory recording a failure");
 		return;
 	}
 	r->instance_id = in->id;
@@ -344,7 +344,7 @@ read_facts(struct instance *in, const PGresult *res)
 	f->force_ssl = dup_value(res, 0, STATQ_FACT_FORCE_SSL);
 	f->can_see_all_sessions = value_true(res, 0, STATQ_FACT_CAN_SEE_ALL);
 	if (servercert_read(pgconn_pg(in->pc), &f->cert) < 0)
-		olog(LOG_WARNING, &in->obj, "could not read the server certificate");
+		olog(LVL_WARNING, &in->obj, "could not read the server certificate");
 	free_facts(in->facts);
 	in->facts = f;
 	return NULL;
@@ -357,12 +357,12 @@ log_connected(struct instance *in)
 	PGconn *conn = pgconn_pg(in->pc);
 	const char *proto = PQsslAttribute(conn, "protocol");
 
-	olog(LOG_INFO, &in->obj, "connected: PostgreSQL %s, %s%s%s",
+	olog(LVL_INFO, &in->obj, "connected: PostgreSQL %s, %s%s%s",
 	     f->server_version ? f->server_version : "?",
 	     proto ? proto : "no TLS", f->cert.issuer ? ", server certificate issued by " : "",
 	     f->cert.issuer ? f->cert.issuer : "");
 	if (!f->can_see_all_sessions)
-		olog(LOG_WARNING, &in->obj,
+		olog(LVL_WARNING, &in->obj,
 		     "role \"%s\" is not a member of pg_read_all_stats: sessions of other "
 		     "users are invisible and will not be recorded (grant pg_monitor)",
 		     PQuser(conn));
@@ -647,13 +647,13 @@ poll_done(struct instance *in, const PGresult *res)
 	r->facts = in->facts;
 	in->facts = NULL;
 	if (!in->ok && in->failures)
-		olog(LOG_INFO, &in->obj, "polling again after %u failed attempts", in->failures);
+		olog(LVL_INFO, &in->obj, "polling again after %u failed attempts", in->failures);
 	in->ok = true;
 	in->failures = 0;
 	free(in->last_error);
 	in->last_error = NULL;
 	in->last_success_ms = now;
-	olog(LOG_DEBUG, &in->obj, "poll: %zu clients, %zu new and %zu ended sessions, %zu tracked",
+	olog(LVL_DEBUG, &in->obj, "poll: %zu clients, %zu new and %zu ended sessions, %zu tracked",
 	     r->nclients, r->n_new, r->n_ended, tracker_count(in->tracker));
 	writer_submit(in->env->writer, r);
 	if (in->env->once)

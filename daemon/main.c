@@ -130,7 +130,7 @@ parse_args(struct daemon *d, int argc, char **argv, bool *check)
 static void
 apply_log_level(const struct daemon *d)
 {
-	log_set_level(d->verbose ? LOG_DEBUG : (enum log_level)d->cfg->log_level);
+	log_set_level(d->verbose ? LVL_DEBUG : (enum log_level)d->cfg->log_level);
 }
 
 /* ---- loop callbacks ---- */
@@ -360,7 +360,7 @@ main(int argc, char **argv)
 	char err[1024];
 	const char *db;
 
-	log_init("sslhistd", LOG_INFO);
+	log_init("sslhistd", LVL_INFO);
 	if (parse_args(&d, argc, argv, &check) < 0)
 		return EXIT_USAGE;
 	d.cfg = config_load(d.config_path, err, sizeof(err));

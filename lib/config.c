@@ -1181,9 +1181,9 @@ config_print(const struct config *cfg, FILE *out)
 		format_duration(cfg->hook_retry_ms[i], a, sizeof(a));
 		fprintf(out, "%s%s", i ? ", " : " ", a);
 	}
-	fprintf(out, "\nlog_level %s\n", cfg->log_level == LOG_ERROR ? "error" :
-	    cfg->log_level == LOG_WARNING ? "warning" :
-	    cfg->log_level == LOG_INFO ? "info" : "debug");
+	fprintf(out, "\nlog_level %s\n", cfg->log_level == LVL_ERROR ? "error" :
+	    cfg->log_level == LVL_WARNING ? "warning" :
+	    cfg->log_level == LVL_INFO ? "info" : "debug");
 	fprintf(out, "%zu cluster%s\n", cfg->nclusters, cfg->nclusters == 1 ? "" : "s");
 	for (i = 0; i < cfg->nclusters; i++)
 		print_cluster(&cfg->clusters[i], out);

@@ -13,27 +13,20 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <syslog.h>
 #include <systemd/sd-journal.h>
-/*
- * <systemd/sd-journal.h> pulls in <syslog.h>, whose LOG_WARNING, LOG_INFO
- * and LOG_DEBUG macros would replace our enumerators. We use syslog's
- * numbers only through journal_priority() below.
- */
-#undef LOG_WARNING
-#undef LOG_INFO
-#undef LOG_DEBUG
 
 #include "log.h"
 
 static const char *log_progname = "sslhist";
-static enum log_level log_level = LOG_INFO;
+static enum log_level log_level = LVL_INFO;
 static bool log_journal;
 
 static const char *const level_names[] = {
-	[LOG_ERROR] = "error",
-	[LOG_WARNING] = "warning",
-	[LOG_INFO] = "info",
-	[LOG_DEBUG] = "debug",
+	[LVL_ERROR] = "error",
+	[LVL_WARNING] = "warning",
+	[LVL_INFO] = "info",
+	[LVL_DEBUG] = "debug",
 };
 
 /* syslog(3) priorities as the journal's PRIORITY field wants them. */
@@ -41,16 +34,16 @@ static int
 journal_priority(enum log_level level)
 {
 	switch (level) {
-	case LOG_ERROR:
-		return 3;
-	case LOG_WARNING:
-		return 4;
-	case LOG_INFO:
-		return 6;
-	case LOG_DEBUG:
-		return 7;
+	case LVL_ERROR:
+		return LOG_ERR;
+	case LVL_WARNING:
+		return LOG_WARNING;
+	case LVL_INFO:
+		return LOG_INFO;
+	case LVL_DEBUG:
+		return LOG_DEBUG;
 	}
-	return 6;
+	return LOG_INFO;
 }
 
 /* systemd sets JOURNAL_STREAM=DEV:INODE for the stream it connected; a
@@ -296,8 +289,8 @@ log_emit(enum log_level level, const struct log_obj *obj, const char *msgid,
 	char *raw, *msg, *prefix;
 	int saved = errno;
 
-	if ((int)level < 0 || level > LOG_DEBUG)
-		level = LOG_ERROR;
+	if ((int)level < 0 || level > LVL_DEBUG)
+		level = LVL_ERROR;
 	if (level > log_level)
 		return;
 	raw = format_message(fmt, ap, errnum);
@@ -341,12 +334,12 @@ name(const char *fmt, ...) \
 	va_end(ap); \
 }
 
-DEFINE_SHORTHAND(log_errorx, LOG_ERROR, 0)
-DEFINE_SHORTHAND(log_error_errno, LOG_ERROR, 1)
-DEFINE_SHORTHAND(log_warnx, LOG_WARNING, 0)
-DEFINE_SHORTHAND(log_warn_errno, LOG_WARNING, 1)
-DEFINE_SHORTHAND(log_infox, LOG_INFO, 0)
-DEFINE_SHORTHAND(log_debugx, LOG_DEBUG, 0)
+DEFINE_SHORTHAND(log_errorx, LVL_ERROR, 0)
+DEFINE_SHORTHAND(log_error_errno, LVL_ERROR, 1)
+DEFINE_SHORTHAND(log_warnx, LVL_WARNING, 0)
+DEFINE_SHORTHAND(log_warn_errno, LVL_WARNING, 1)
+DEFINE_SHORTHAND(log_infox, LVL_INFO, 0)
+DEFINE_SHORTHAND(log_debugx, LVL_DEBUG, 0)
 
 void
 olog(enum log_level level, const struct log_obj *obj, const char *fmt, ...)

@@ -13,7 +13,8 @@
 
 #include <stdarg.h>
 
-enum log_level { LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+/* Not LOG_*: <syslog.h> (which sd-journal.h includes) owns those names. */
+enum log_level { LVL_ERROR, LVL_WARNING, LVL_INFO, LVL_DEBUG };
 
 /* Journal MESSAGE_IDs (128-bit, hex) for events that alerting may match. */
 #define MSGID_NON_SSL      "5b1c7e0f4a2d4e6c9d3f8a1b2c3d4e01"

@@ -101,7 +101,7 @@ test_defaults(void)
 		CHECK_INT(cfg->hook_retry_ms[3], 3600000);
 		CHECK_INT(cfg->hook_retry_ms[4], 21600000);
 	}
-	CHECK_INT(cfg->log_level, LOG_INFO);
+	CHECK_INT(cfg->log_level, LVL_INFO);
 	CHECK_INT(cfg->nclusters, 0);
 	CHECK_STR(cfg->path, path);
 	config_free(cfg);
@@ -166,7 +166,7 @@ test_all_keys(void)
 	CHECK_INT(cfg->hook_timeout_ms, 60000);
 	CHECK_INT(cfg->hook_max_running, 64);
 	CHECK_INT(cfg->n_hook_retry, 2);
-	CHECK_INT(cfg->log_level, LOG_DEBUG);
+	CHECK_INT(cfg->log_level, LVL_DEBUG);
 	config_free(cfg);
 
 	/* An empty hook_retry means: never retry. */
@@ -584,7 +584,7 @@ main(void)
 		return 2;
 	}
 	unsetenv("JOURNAL_STREAM");
-	log_init("test_config", LOG_INFO);
+	log_init("test_config", LVL_INFO);
 	test_defaults();
 	test_all_keys();
 	test_clusters();

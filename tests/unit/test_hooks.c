@@ -732,7 +732,7 @@ main(int argc, char **argv)
 	if (n <= 0 || mkdtemp(tmpdir) == NULL)
 		return 1;
 	self[n] = '\0';
-	log_init("test_hooks", LOG_INFO);
+	log_init("test_hooks", LVL_INFO);
 	base = event_base_new();
 
 	test_mask();

@@ -53,7 +53,7 @@ emit_obj(void)
 {
 	struct log_obj o = { "prod", "db1:5432" };
 
-	olog(LOG_ERROR, &o, "poll failed: %s", "timeout");
+	olog(LVL_ERROR, &o, "poll failed: %s", "timeout");
 }
 
 static void
@@ -62,7 +62,7 @@ emit_hostile(void)
 	struct log_obj o = { "c\x1b[31m", "h\n:1" };
 
 	/* ESC, newline, backslash, an invalid byte, a C1 CSI, valid UTF-8. */
-	olog(LOG_INFO, &o, "app '%s'", "a\x1b[2Jb\nc\\d\xff" "e\xc2\x9b" "f\xc3\xa9");
+	olog(LVL_INFO, &o, "app '%s'", "a\x1b[2Jb\nc\\d\xff" "e\xc2\x9b" "f\xc3\xa9");
 }
 
 static void
@@ -85,7 +85,7 @@ emit_event(void)
 	const char *fields[] = { "SSLHIST_USER=bob", NULL };
 	struct log_obj o = { "c", NULL };
 
-	log_event(LOG_WARNING, &o, MSGID_NON_SSL, fields, "non-SSL client %d", 7);
+	log_event(LVL_WARNING, &o, MSGID_NON_SSL, fields, "non-SSL client %d", 7);
 }
 
 /*
@@ -107,7 +107,7 @@ test_journal_stream(void)
 	fstat(STDERR_FILENO, &st);
 	snprintf(js, sizeof(js), "%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
 	setenv("JOURNAL_STREAM", js, 1);
-	log_init("sslhistd", LOG_INFO);
+	log_init("sslhistd", LVL_INFO);
 	emit_event();
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
@@ -121,14 +121,14 @@ test_journal_stream(void)
 	else
 		CHECK_STR(captured, "sslhistd: warning: c: non-SSL client 7\n");
 	setenv("JOURNAL_STREAM", "1:1", 1);
-	log_init("sslhistd", LOG_INFO);
+	log_init("sslhistd", LVL_INFO);
 }
 
 int
 main(void)
 {
 	setenv("JOURNAL_STREAM", "1:1", 1);	/* not stderr's */
-	log_init("/usr/bin/sslhistd", LOG_INFO);
+	log_init("/usr/bin/sslhistd", LVL_INFO);
 
 	CHECK_STR(capture(emit_plain), "sslhistd: warning: disk full\n");
 	CHECK_STR(capture(emit_obj), "sslhistd: error: prod/db1:5432: poll failed: timeout\n");
@@ -138,17 +138,17 @@ main(void)
 	CHECK_STR(capture(emit_errno), "sslhistd: warning: open /x: No such file or directory\n");
 	CHECK_STR(capture(emit_event), "sslhistd: warning: c: non-SSL client 7\n");
 
-	log_set_level(LOG_ERROR);
-	CHECK_INT(log_get_level(), LOG_ERROR);
+	log_set_level(LVL_ERROR);
+	CHECK_INT(log_get_level(), LVL_ERROR);
 	CHECK_STR(capture(emit_plain), "");
-	log_set_level(LOG_DEBUG);
+	log_set_level(LVL_DEBUG);
 	CHECK_STR(capture(emit_filtered),
 	    "sslhistd: debug: debug x\nsslhistd: info: info shows\n");
 
-	CHECK_INT(log_level_parse("error"), LOG_ERROR);
-	CHECK_INT(log_level_parse("warning"), LOG_WARNING);
-	CHECK_INT(log_level_parse("info"), LOG_INFO);
-	CHECK_INT(log_level_parse("debug"), LOG_DEBUG);
+	CHECK_INT(log_level_parse("error"), LVL_ERROR);
+	CHECK_INT(log_level_parse("warning"), LVL_WARNING);
+	CHECK_INT(log_level_parse("info"), LVL_INFO);
+	CHECK_INT(log_level_parse("debug"), LVL_DEBUG);
 	CHECK_INT(log_level_parse("warn"), -1);
 	CHECK_INT(log_level_parse(""), -1);
 	CHECK_INT(log_level_parse(NULL), -1);
