@@ -12,7 +12,8 @@ README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "R
 
 
 def readme_hook():
-    text = open(README).read()
+    with open(README) as f:
+        text = f.read()
     section = text[text.index("## Alert hooks"):]
     section = section[:section.index("\n## ", 1)]
     return re.search(r"```sh\n(#!/bin/sh\n.*?)```", section, re.S).group(1)
