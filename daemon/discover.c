@@ -76,12 +76,10 @@ static struct pgconn *
 make_conn(struct discover *d)
 {
 	const struct cluster_cfg *c = d->cluster;
-	char label[512];
 	struct pgconn_params p = { .cluster = c, .host = c->instances[0].host,
 		.port = c->instances[0].port, .connect_timeout_ms = d->env->cfg->connect_timeout_ms,
-		.query_timeout_ms = d->env->cfg->query_timeout_ms, .label = label };
+		.query_timeout_ms = d->env->cfg->query_timeout_ms };
 
-	snprintf(label, sizeof(label), "%s/%s", c->name, d->name);
 	return pgconn_new(d->env->base, d->env->dns, &p, &ops, d);
 }
 

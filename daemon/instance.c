@@ -97,7 +97,6 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 {
 	struct instance *in = calloc(1, sizeof(*in));
 	struct pgconn_params p;
-	char label[512];
 
 	if (in == NULL)
 		return NULL;
@@ -111,10 +110,9 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 	in->obj.instance = in->name;
 	in->timer = evtimer_new(env->base, on_timer, in);
 	in->tracker = tracker_new();
-	snprintf(label, sizeof(label), "%s/%s", c->name, in->name);
 	p = (struct pgconn_params){ .cluster = c, .host = host, .port = port,
 		.connect_timeout_ms = env->cfg->connect_timeout_ms,
-		.query_timeout_ms = env->cfg->query_timeout_ms, .label = label };
+		.query_timeout_ms = env->cfg->query_timeout_ms };
 	in->pc = pgconn_new(env->base, env->dns, &p, &ops, in);
 	if (!in->host || !in->timer || !in->tracker || !in->pc) {
 		instance_free(in);

@@ -40,7 +40,6 @@ struct pgconn {
 	enum pgc_state state;
 	char *host;
 	int port;
-	char *label;
 	int64_t connect_timeout_ms, query_timeout_ms;
 	struct conn_kv *kv;		/* the cluster's libpq keywords */
 	size_t nkv;
@@ -124,7 +123,6 @@ really_free(struct pgconn *pc)
 	free(pc->kv);
 	strlist_free(&pc->password_command);
 	free(pc->host);
-	free(pc->label);
 	free(pc);
 }
 
@@ -226,11 +224,10 @@ pgconn_new(struct event_base *base, struct evdns_base *dns, const struct pgconn_
 	pc->connect_timeout_ms = params->connect_timeout_ms;
 	pc->query_timeout_ms = params->query_timeout_ms;
 	pc->host = strdup(params->host);
-	pc->label = strdup(params->label);
 	pc->kv = calloc(c->nconn ? c->nconn : 1, sizeof(*pc->kv));
 	pc->sockev = event_new(base, -1, 0, on_socket, pc);
 	pc->deadline = evtimer_new(base, on_deadline, pc);
-	if (!pc->host || !pc->label || !pc->kv || !pc->sockev || !pc->deadline)
+	if (!pc->host || !pc->kv || !pc->sockev || !pc->deadline)
 		goto oom;
 	for (size_t i = 0; i < c->nconn; i++, pc->nkv++) {
 		pc->kv[i].key = strdup(c->conn[i].key);

@@ -43,7 +43,6 @@ struct pgconn_params {
 	int port;
 	int64_t connect_timeout_ms;
 	int64_t query_timeout_ms;
-	const char *label;			/* "cluster/host:port", for logs */
 };
 
 /* Copies what it needs of params. NULL when out of memory. */
