@@ -334,6 +334,10 @@ teardown(struct daemon *d)
 			   store_errmsg(d->store));
 	hooks_free(d->hooks);
 	writer_free(d->writer);
+	/* Cancelled DNS lookups call back from deferred callbacks: let them
+	 * run (their attempts are detached) before the resolver goes. */
+	if (d->base)
+		event_base_loop(d->base, EVLOOP_NONBLOCK);
 	struct event *evs[] = { d->ev_term, d->ev_int, d->ev_hup, d->ev_status,
 		d->ev_checkpoint, d->ev_expire, d->ev_once };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -343,7 +347,7 @@ teardown(struct daemon *d)
 	notify_shutdown();
 	spawn_shutdown();
 	if (d->dns)
-		evdns_base_free(d->dns, 0);
+		evdns_base_free(d->dns, 1);
 	if (d->base)
 		event_base_free(d->base);
 	store_close(d->store);

@@ -56,10 +56,44 @@ struct pgconn {
 	char hosts[MAX_ADDRS * 256];
 	char *password;
 	PGresult *result;		/* the query's result so far */
-	unsigned attempt;		/* bumps on close: stale callbacks */
+	struct waiter *waiting;		/* the DNS lookup or password_command
+					 * running for this attempt */
 	int in_callback;
 	bool free_pending;
 };
+
+/*
+ * A DNS lookup or a password_command calls back after the attempt may be
+ * gone (cancelled, timed out, the pgconn freed at shutdown): the callback
+ * gets this small object, which drop() detaches from the pgconn.
+ */
+struct waiter {
+	struct pgconn *pc;	/* NULL: the attempt is gone */
+};
+
+static struct waiter *
+waiter_new(struct pgconn *pc)
+{
+	struct waiter *w = malloc(sizeof(*w));
+
+	if (w != NULL) {
+		w->pc = pc;
+		pc->waiting = w;
+	}
+	return w;
+}
+
+/* The pgconn the callback is for, or NULL; frees w. */
+static struct pgconn *
+waiter_done(struct waiter *w)
+{
+	struct pgconn *pc = w->pc;
+
+	if (pc != NULL)
+		pc->waiting = NULL;
+	free(w);
+	return pc;
+}
 
 static void wait_socket(struct pgconn *pc, short what);
 static void on_socket(evutil_socket_t fd, short what, void *arg);
@@ -76,12 +110,13 @@ disarm(struct pgconn *pc)
 static void
 drop(struct pgconn *pc)
 {
-	/* First: callbacks of what is cancelled below see a stale attempt. */
-	pc->attempt++;
+	/* First: what is cancelled below may still call back, later. */
+	if (pc->waiting) {
+		pc->waiting->pc = NULL;
+		pc->waiting = NULL;
+	}
 	disarm(pc);
 	if (pc->dnsreq) {
-		/* The callback runs with EVUTIL_EAI_CANCEL; `attempt` makes
-		 * it a no-op. */
 		struct evdns_getaddrinfo_request *req = pc->dnsreq;
 		pc->dnsreq = NULL;
 		evdns_getaddrinfo_cancel(req);
@@ -313,25 +348,17 @@ after_resolve(struct pgconn *pc)
 		start_libpq(pc);
 }
 
-struct dns_ctx {
-	struct pgconn *pc;
-	unsigned attempt;
-};
-
 static void
 on_resolved(int err, struct evutil_addrinfo *res, void *arg)
 {
-	struct dns_ctx *ctx = arg;
-	struct pgconn *pc = ctx->pc;
+	struct pgconn *pc = waiter_done(arg);
 	size_t n = 0, alen = 0, hlen = 0;
 
-	if (ctx->attempt != pc->attempt) {	/* cancelled or superseded */
+	if (pc == NULL) {	/* cancelled */
 		if (res)
 			evutil_freeaddrinfo(res);
-		free(ctx);
 		return;
 	}
-	free(ctx);
 	pc->dnsreq = NULL;
 	if (err != 0) {
 		fail(pc, "could not resolve host name \"%s\": %s", pc->host, evutil_gai_strerror(err));
@@ -371,7 +398,7 @@ pgconn_connect(struct pgconn *pc)
 {
 	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 		.ai_protocol = IPPROTO_TCP };
-	struct dns_ctx *ctx;
+	struct waiter *w;
 	struct evdns_getaddrinfo_request *req;
 
 	drop(pc);
@@ -386,39 +413,27 @@ pgconn_connect(struct pgconn *pc)
 		after_resolve(pc);
 		return;
 	}
-	ctx = malloc(sizeof(*ctx));
-	if (ctx == NULL) {
+	if ((w = waiter_new(pc)) == NULL) {
 		fail(pc, "out of memory");
 		return;
 	}
-	ctx->pc = pc;
-	ctx->attempt = pc->attempt;
-	/* The callback may run before this returns (hosts file, cache);
-	 * it then finds dnsreq NULL and the state already moved on. */
-	req = evdns_getaddrinfo(pc->dns, pc->host, NULL, &hints, on_resolved, ctx);
+	/* The callback may run before this returns (hosts file, cache); the
+	 * request is then NULL and the attempt has moved on. */
+	req = evdns_getaddrinfo(pc->dns, pc->host, NULL, &hints, on_resolved, w);
 	if (req != NULL)
 		pc->dnsreq = req;
 }
 
 /* ---- password_command ---- */
 
-struct pw_ctx {
-	struct pgconn *pc;
-	unsigned attempt;
-};
-
 static void
 on_password(const struct child_result *r, void *arg)
 {
-	struct pw_ctx *ctx = arg;
-	struct pgconn *pc = ctx->pc;
+	struct pgconn *pc = waiter_done(arg);
 	size_t len;
 
-	if (ctx->attempt != pc->attempt) {
-		free(ctx);
+	if (pc == NULL)		/* the attempt is gone */
 		return;
-	}
-	free(ctx);
 	pc->child = NULL;
 	if (!r->spawned) {
 		fail(pc, "password_command: %s", r->spawn_error);
@@ -501,25 +516,22 @@ kv_get(const struct pgconn *pc, const char *key)
 static void
 start_password(struct pgconn *pc)
 {
-	struct pw_ctx *ctx = malloc(sizeof(*ctx));
 	char **env = password_env(pc, kv_get(pc, "user"));
+	struct waiter *w = env ? waiter_new(pc) : NULL;
 	struct child_spec spec = {
 		.argv = (const char *const *)pc->password_command.v,
 		.envp = (const char *const *)env,
 		.max_output = 8192,
 		.timeout_ms = pc->connect_timeout_ms,
 		.on_exit = on_password,
-		.arg = ctx,
+		.arg = w,
 	};
 
-	if (ctx == NULL || env == NULL) {
-		free(ctx);
+	if (w == NULL) {
 		free(env);
 		fail(pc, "out of memory");
 		return;
 	}
-	ctx->pc = pc;
-	ctx->attempt = pc->attempt;
 	pc->state = PGC_PASSWORD;
 	pc->child = spawn_start(pc->base, &spec);
 	/* Free the strings we allocated (the ones not from environ). */
@@ -529,7 +541,7 @@ start_password(struct pgconn *pc)
 	}
 	free(env);
 	if (pc->child == NULL) {
-		free(ctx);
+		(void)waiter_done(w);
 		fail(pc, "password_command: out of memory");
 	}
 }
