@@ -394,7 +394,9 @@ estimate_interval(const struct rinst *in, int64_t since)
 	if (in->max_hour_polls >= 2)
 		best = 3600000 / in->max_hour_polls;
 	if (in->has_last_attempt && in->polls >= 3) {
-		span = in->last_attempt - (in->added_at > since ? in->added_at : since);
+		/* Both ends are whole seconds: +1 s makes the truncation err
+		 * long, as the rest of the estimate does. */
+		span = in->last_attempt + 1 - (in->added_at > since ? in->added_at : since);
 		if (span > 0 && (best == 0 || span * 1000 / (in->polls - 1) < best))
 			best = span * 1000 / (in->polls - 1);
 	}
