@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import harness as h
+import netfault
 
 
 class Harness(h.TestCase):
@@ -113,6 +114,34 @@ class Harness(h.TestCase):
             sock.recv(1)
         sock.close()
         h.wait_until(lambda: hole.accepted and hole.accepted[0][1], 2, "close seen")
+
+    def test_delay_proxy(self):
+        # A real psql through the proxy: a round trip pays the delay both ways.
+        px = netfault.DelayProxy("127.0.0.1", self.a.port, 150)
+        t0 = h.time.monotonic()
+        out = h.run(["psql", "-X", "-Atc", "SELECT 1",
+                     "host=127.0.0.1 port=%d user=app1 dbname=appdb sslmode=disable"
+                     % px.port]).stdout
+        self.assertEqual(out.strip(), "1")
+        # Startup (trust: one answer) and the query: two round trips of 300 ms.
+        self.assertGreaterEqual(h.time.monotonic() - t0, 0.6)
+        self.assertEqual(px.connections, 1)
+        # stall(): bytes wait; resume(): they arrive; cut(): the peer sees a reset.
+        sock = h.socket.create_connection(("127.0.0.1", px.port), timeout=5)
+        px.stall()
+        sock.sendall(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")      # an SSLRequest
+        sock.settimeout(0.6)
+        with self.assertRaises(h.socket.timeout):
+            sock.recv(1)
+        px.resume()
+        sock.settimeout(5)
+        self.assertIn(sock.recv(1), (b"S", b"N"))
+        px.cut()
+        sock.settimeout(5)
+        with self.assertRaises((ConnectionResetError, BrokenPipeError)):
+            sock.sendall(b"x" * 100)
+            sock.recv(1)
+        sock.close()
 
     def test_cleanup_leaves_nothing(self):
         # A child process starts a server, stops a backend with SIGSTOP and
