@@ -68,6 +68,13 @@ struct inst_list {
 int inst_list_load(sqlite3 *db, const char *cluster, struct inst_list *l);
 void inst_list_free(struct inst_list *l);
 
+/* "s" unless n is one: "%lld client%s". */
+static inline const char *
+plural(long long n)
+{
+	return n == 1 ? "" : "s";
+}
+
 /* One file per command. */
 int cmd_clients(struct cli *c, int argc, char **argv);
 int cmd_instances(struct cli *c, int argc, char **argv);

@@ -126,7 +126,7 @@ prune(struct cli *c, int64_t cutoff)
 		goto rollback;
 	}
 	format_time(cutoff, when);
-	printf("pruned %lld client%s last seen before %s\n", (long long)n, n == 1 ? "" : "s",
+	printf("pruned %lld client%s last seen before %s\n", (long long)n, plural(n),
 	       when);
 	free(path);
 	sqlite3_close(db);

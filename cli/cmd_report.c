@@ -585,7 +585,7 @@ findings_warning(struct rctx *x, const struct rcluster *c)
 		if (in->missed > 0)
 			rout_finding(&x->out, SEV_WARNING, "%s: %lld session%s began and ended "
 				     "between two polls unseen: lower the interval", in->name,
-				     (long long)in->missed, in->missed == 1 ? "" : "s");
+				     (long long)in->missed, plural(in->missed));
 		if (!in->retired && in->failures > 0)
 			rout_finding(&x->out, SEV_WARNING, "%s: failing, %lld consecutive failed "
 				     "polls, last error: %s", in->name, (long long)in->failures,
@@ -617,13 +617,14 @@ findings_info(struct rctx *x, const struct rcluster *c)
 	}
 	if (!missed_known)
 		rout_finding(&x->out, SEV_INFO, "missed sessions cannot be counted here "
-			     "(PostgreSQL 13 or older, or no poll yet)");
+			     "(PostgreSQL 13 or older, or not yet two polls of one instance)");
 	if (c->client_sessions > 0)
 		rout_finding(&x->out, SEV_INFO, "the next session comes from a client not yet "
-			     "recorded with a chance of about %.2f%% (%lld clients seen in one "
-			     "session of %lld sessions)",
+			     "recorded with a chance of about %.2f%% (%lld client%s seen in one "
+			     "session only, of %lld session%s)",
 			     100.0 * (double)c->one_session / (double)c->client_sessions,
-			     (long long)c->one_session, (long long)c->client_sessions);
+			     (long long)c->one_session, plural(c->one_session),
+			     (long long)c->client_sessions, plural(c->client_sessions));
 	if (retired > 0)
 		rout_finding(&x->out, SEV_INFO, "%zu instance%s retired (no longer polled, "
 			     "history kept)", retired, retired == 1 ? " is" : "s are");

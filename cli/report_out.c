@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "parse.h"
 #include "rdsca.h"
 #include "report.h"
@@ -241,8 +242,8 @@ table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 
 	fputs("\ncluster ", o->out);
 	put_esc(o, c->name);
-	fprintf(o->out, ": %zu instance%s, %lld clients (%lld SSL, %lld non-SSL)\n", c->active,
-		c->active == 1 ? "" : "s", (long long)c->clients, (long long)c->ssl,
+	fprintf(o->out, ": %zu instance%s, %lld client%s (%lld SSL, %lld non-SSL)\n", c->active,
+		plural(c->active), (long long)c->clients, plural(c->clients), (long long)c->ssl,
 		(long long)c->non_ssl);
 	fputs("  TLS versions    ", o->out);
 	table_counts(o, c->tls, c->ntls);
@@ -264,10 +265,11 @@ table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 		fputs(n++ ? ", " : "", o->out);
 		put_esc(o, c->inst[i].force_ssl ? c->inst[i].force_ssl : "(not set)");
 	}
-	fprintf(o->out, "\n  coverage        %lld polls (%lld failed), largest gap %.1f s,"
-		" %lld sessions (%lld seen in one poll only), missed ",
-		(long long)v->polls, (long long)v->failed, (double)v->gap_ms / 1000.0,
-		(long long)v->sessions, (long long)v->single);
+	fprintf(o->out, "\n  coverage        %lld poll%s (%lld failed), largest gap %.1f s,"
+		" %lld session%s (%lld seen in one poll only), missed ",
+		(long long)v->polls, plural(v->polls), (long long)v->failed,
+		(double)v->gap_ms / 1000.0, (long long)v->sessions, plural(v->sessions),
+		(long long)v->single);
 	if (v->missed_known)
 		fprintf(o->out, "%lld", (long long)v->missed);
 	else

@@ -91,6 +91,16 @@ preload(void *arg, int32_t pid, int64_t backend_start_us)
 	tracker_preload(arg, pid, backend_start_us);
 }
 
+/* The stored pg_stat_database baseline: the sessions that began and ended
+ * while the daemon was not running are missed sessions too. */
+static void
+preload_counter(void *arg, uint32_t datid, const char *database, int64_t sessions,
+		const char *stats_reset)
+{
+	(void)database;
+	(void)tracker_count_db(arg, datid, sessions, stats_reset, 0);
+}
+
 struct instance *
 instance_new(const struct poller_env *env, const struct cluster_cfg *c, const char *host,
 	     int port, int64_t id)
@@ -120,6 +130,9 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 	}
 	if (store_live_sessions(env->store, id, preload, in->tracker) < 0)
 		olog(LVL_WARNING, &in->obj, "could not load live sessions: %s",
+		     store_errmsg(env->store));
+	if (store_counters(env->store, id, preload_counter, in->tracker) < 0)
+		olog(LVL_WARNING, &in->obj, "could not load session counters: %s",
 		     store_errmsg(env->store));
 	in->state = INST_WAITING;
 	/* Spread a fleet's first connections over a little time. */
