@@ -118,6 +118,12 @@ class Golden(h.TestCase):
                 h.burst(cls.a, n=6, hold_ms=1, application_name="golden-burst")
                 h.burst(cls.b, n=3, hold_ms=1, application_name="golden-burst")
 
+    @property
+    def server_version(self):
+        if not hasattr(self, "_version"):
+            type(self)._version = self.a.sql1("SHOW server_version")
+        return self._version
+
     def sslhist(self, args):
         # -c: the report takes the interval from the configuration.
         argv = [h.bin_path("sslhist"), "-c", self.d.conf, "--db", self.d.db] + args
@@ -154,6 +160,11 @@ class Golden(h.TestCase):
         for port, name in ((self.a.port, "PORTA"), (self.b.port, "PORTB")):
             t = re.sub(r"(?<![0-9])%d(?![0-9])" % port, name, t)
         t = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDTHH:MM:SSZ", t)
+        # Debian's point release of PostgreSQL 15 moves on; the table cuts it.
+        v = self.server_version
+        t = t.replace(v, "V" * len(v))
+        for k in range(len(v) - 1, 9, -1):
+            t = t.replace(v[:k] + "...", "V" * k + "...")
         t = re.sub(r"(?:[0-9A-F]{2}:){31}[0-9A-F]{2}", "SHA256", t)
         return t
 
