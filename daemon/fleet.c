@@ -324,3 +324,19 @@ fleet_status(const struct fleet *f, struct fleet_status *st)
 			st->failing++;
 	}
 }
+
+const struct instance *
+fleet_most_overdue(const struct fleet *f, int64_t now_ms, int64_t *late_ms)
+{
+	const struct instance *worst = NULL;
+
+	*late_ms = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		int64_t late = instance_overdue_ms(f->m[i].in, now_ms);
+		if (late > *late_ms) {
+			*late_ms = late;
+			worst = f->m[i].in;
+		}
+	}
+	return worst;
+}

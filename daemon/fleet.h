@@ -11,8 +11,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct poller_env;
+struct instance;
 struct config;
 struct fleet;
 
@@ -28,5 +30,10 @@ struct fleet_status {
 	size_t instances, ok, failing, pending;
 };
 void fleet_status(const struct fleet *f, struct fleet_status *st);
+
+/* The instance most overdue at monotonic now_ms (instance_overdue_ms) and
+ * by how much in *late_ms; NULL (and 0) when every one is on time. */
+const struct instance *fleet_most_overdue(const struct fleet *f, int64_t now_ms,
+					  int64_t *late_ms);
 
 #endif
