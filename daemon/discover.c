@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "aurora.h"
 #include "config.h"
 #include "discover.h"
 #include "instance.h"
@@ -33,28 +34,6 @@ static void on_connected(struct pgconn *pc, void *arg);
 static void on_result(struct pgconn *pc, const PGresult *res, void *arg);
 static void on_failed(struct pgconn *pc, const char *error, void *arg);
 static const struct pgconn_ops ops = { on_connected, on_result, on_failed };
-
-char *
-discover_instance_host(const char *endpoint, const char *server_id)
-{
-	static const char *const prefixes[] = { "cluster-custom-", "cluster-ro-", "cluster-" };
-	const char *rest = strchr(endpoint, '.');
-	char *out;
-
-	if (rest == NULL)
-		return strdup(server_id);
-	rest++;
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		size_t len = strlen(prefixes[i]);
-		if (strncmp(rest, prefixes[i], len) == 0) {
-			rest += len;
-			break;
-		}
-	}
-	if (asprintf(&out, "%s.%s", server_id, rest) < 0)
-		return NULL;
-	return out;
-}
 
 static void
 arm(struct discover *d, int64_t ms)
@@ -175,7 +154,7 @@ report(struct discover *d, const PGresult *res)
 	for (int i = 0; i < rows; i++) {
 		if (PQgetisnull(res, i, 0))
 			continue;
-		fi[n].host = discover_instance_host(d->cluster->instances[0].host,
+		fi[n].host = aurora_instance_host(d->cluster->instances[0].host,
 						    PQgetvalue(res, i, 0));
 		if (fi[n].host == NULL)
 			continue;

@@ -3,7 +3,7 @@
  *
  * Every discover_interval it connects to the cluster endpoint, asks
  * aurora_replica_status() for the live instances and reports them as
- * SERVER_ID.<the endpoint's domain without its cluster- prefix>. The
+ * SERVER_ID.<the endpoint's domain without its cluster- prefix> (aurora.h). The
  * endpoint itself is not an extra instance (it would count the writer's
  * clients twice). On a server without the function (not Aurora) the
  * endpoint is the one instance. A failure is reported with an error; the
@@ -33,12 +33,5 @@ struct discover *discover_new(const struct poller_env *env, const struct cluster
 void discover_free(struct discover *d);
 void discover_reconfigure(struct discover *d, const struct cluster_cfg *c);
 const struct cluster_cfg *discover_cluster(const struct discover *d);
-
-/*
- * The instance host for server_id behind endpoint (e.g. "db-1" behind
- * "app.cluster-ro-abc.eu-west-1.rds.amazonaws.com" is
- * "db-1.abc.eu-west-1.rds.amazonaws.com"). malloc'd; NULL if out of memory.
- */
-char *discover_instance_host(const char *endpoint, const char *server_id);
 
 #endif
