@@ -55,12 +55,20 @@ class Notify(h.TestCase):
     def setUpClass(cls):
         cls.a = SERVER
         cls.hole = h.Blackhole()
+        # A password_command (the server trusts `monitor`) that keeps its
+        # environment: the service manager's variables must not reach it.
+        d = h.subdir("notify-scripts")
+        cls.env_dump = os.path.join(d, "env.sh")
+        with open(cls.env_dump, "w") as f:
+            f.write("#!/bin/sh\nenv > \"$0.env\"\necho unused\n")
+        os.chmod(cls.env_dump, 0o700)
 
     def test_protocol(self):
         n = sdsock.NotifySocket()
         cfg = {"sslhistd": {"interval": "500ms", "connect_timeout": "1s"},
                "cluster a": h.cluster_for(self.a),
-               "cluster b": h.cluster_for(self.a, dbname="appdb", sslmode="require"),
+               "cluster b": h.cluster_for(self.a, dbname="appdb", sslmode="require",
+                                          password_command=self.env_dump),
                "cluster silent": {"host": "127.0.0.1", "port": self.hole.port,
                                   "sslmode": "disable", "user": "monitor"}}
         d = h.Daemon(cfg)
@@ -82,6 +90,11 @@ class Notify(h.TestCase):
         d.wait(lambda: any(l.startswith("STATUS=3 instances: 2 ok, 1 failing")
                            for l in n.lines()), 12, "STATUS= naming the failing instance")
         self.assertTrue(any("last poll stored 20" in l for l in n.lines()), n.lines())
+        with open(self.env_dump + ".env") as f:
+            child_env = f.read()
+        self.assertIn("SSLHIST_HOST=127.0.0.1", child_env)
+        self.assertNoMatch(r"(?m)^(NOTIFY_SOCKET|WATCHDOG_\w+)=", child_env,
+                           "the service manager's variables leaked to password_command")
 
         # The stalled loop.
         d.proc.send_signal(signal.SIGSTOP)
