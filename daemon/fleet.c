@@ -317,6 +317,8 @@ fleet_status(const struct fleet *f, struct fleet_status *st)
 	memset(st, 0, sizeof(*st));
 	st->instances = f->n;
 	st->pending = f->once_pending;
+	for (size_t i = 0; i < f->ndisc; i++)
+		st->discovery_failing += discover_failing(f->disc[i]);
 	for (size_t i = 0; i < f->n; i++) {
 		if (instance_ok(f->m[i].in))
 			st->ok++;

@@ -28,6 +28,7 @@ int fleet_apply(struct fleet *f, const struct config *old);
 
 struct fleet_status {
 	size_t instances, ok, failing, pending;
+	size_t discovery_failing;	/* clusters whose last discovery failed */
 };
 void fleet_status(const struct fleet *f, struct fleet_status *st);
 

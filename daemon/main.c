@@ -29,7 +29,7 @@
 
 #define EXIT_USAGE 64		/* sysexits.h EX_USAGE */
 #define EXIT_CONFIG 78		/* sysexits.h EX_CONFIG */
-#define STATUS_EVERY_MS 5000
+#define STATUS_EVERY_MS 2000
 #define CHECKPOINT_EVERY_MS 30000
 #define EXPIRE_EVERY_MS (3600 * 1000)
 #define ONCE_TICK_MS 50
@@ -203,7 +203,7 @@ on_status(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct fleet_status st;
-	char when[32] = "never";
+	char when[32] = "never", disc[64];
 	time_t last = (time_t)writer_last_stored(d->writer);
 	struct tm tm;
 
@@ -212,9 +212,12 @@ on_status(evutil_socket_t fd, short what, void *arg)
 	fleet_status(d->fleet, &st);
 	if (last && gmtime_r(&last, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(disc, sizeof(disc), "; discovery failing for %zu cluster%s",
+		 st.discovery_failing, st.discovery_failing == 1 ? "" : "s");
 	notify_status("%zu instances: %zu ok, %zu failing; last poll stored %s; "
-		      "%zu results waiting for the store",
-		      st.instances, st.ok, st.failing, when, writer_queued(d->writer));
+		      "%zu results waiting for the store%s",
+		      st.instances, st.ok, st.failing, when, writer_queued(d->writer),
+		      st.discovery_failing ? disc : "");
 }
 
 /* The watchdog's progress check: liveness.h. */

@@ -11,6 +11,7 @@ import re
 
 import names
 import harness as h
+import sdsock
 
 DOMAIN = "abc123.test-1.rds.amazonaws.com"
 ENDPOINT = "app.cluster-" + DOMAIN
@@ -139,9 +140,8 @@ class Discover(h.TestCase):
                       % (ENDPOINT, self.w.port, DOMAIN, self.w.port), r.stdout)
 
     def test_discovery_failure_keeps_instances(self):
-        self.w.sql("UPDATE replicas SET last_update_timestamp = now() "
-                   "WHERE server_id = 'inst-r'")
-        d = names.NamedDaemon(self.config(), hosts=self.hosts).start()
+        n = sdsock.NotifySocket()
+        d = names.NamedDaemon(self.config(), hosts=self.hosts).start(env=n.env())
         self.addCleanup(lambda: d.alive() and d.stop())
         d.wait(lambda: len([k for k in d.instances() if k[0] == "aurora"]) == 2, 15,
                "two aurora instances")
@@ -156,6 +156,9 @@ class Discover(h.TestCase):
         self.assertMatches(r"aurora/%s:%d: discovery failed: .*replicas.*; polling the "
                            r"instances found before" % (re.escape(ENDPOINT), self.w.port),
                            d.log_text())
+        d.wait(lambda: any(l.startswith("STATUS=") and
+                           l.endswith("; discovery failing for 1 cluster") for l in n.lines()),
+               5, "STATUS= naming the failing discovery")
         # Discovery works again: a change is seen.
         self.w.sql("ALTER TABLE replicas_x RENAME TO replicas")
         self.w.sql("DELETE FROM replicas WHERE server_id = 'inst-r'")
