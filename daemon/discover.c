@@ -174,7 +174,7 @@ report(struct discover *d, const PGresult *res)
 		if (PQgetisnull(res, i, 0))
 			continue;
 		fi[n].host = aurora_instance_host(d->cluster->instances[0].host,
-						    PQgetvalue(res, i, 0));
+						  PQgetvalue(res, i, 0));
 		if (fi[n].host == NULL)
 			continue;
 		fi[n].port = d->cluster->instances[0].port;

@@ -100,7 +100,7 @@ class Connect(h.TestCase):
         self.assertMatches(r"timeout.*password_command.*connect_timeout|"
                            r"password_command killed by signal \d+ \(timeout\)", row["last_error"])
         d.wait_ok("good")
-        d.wait(lambda: d.instance("hang")["consecutive_failures"] >= 3, 15,
+        d.wait(lambda: d.instance("hang")["consecutive_failures"] >= 2, 15,
                "hang failing again and again")
         d.wait_polls("good", 3)
         self.assertEqual(d.instance("good")["consecutive_failures"], 0)

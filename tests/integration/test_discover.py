@@ -108,7 +108,8 @@ class Discover(h.TestCase):
         self.addCleanup(lambda: d.alive() and d.stop())
         inst = lambda: {k[1]: r for k, r in d.instances().items() if k[0] == "aurora"}
         d.wait(lambda: set(inst()) == {WRITER, READER}, 15, "writer and reader")
-        d.wait_polls("aurora", 2)
+        d.wait(lambda: any(c["application"] == "on-reader" and c["host"] == READER
+                           for c in d.clients()), 10, "the reader's client recorded")
         # One discovery later: inst-r gone, inst-r2 new, and a NULL
         # last_update_timestamp (Aurora 13.9+ for the instance connected to)
         # is live, not stale.
@@ -122,7 +123,7 @@ class Discover(h.TestCase):
         d.wait(lambda: inst()[READER2]["last_success"], 10, "inst-r2 polled")
         # Its history stays.
         self.assertTrue(any(c["application"] == "on-reader" and c["host"] == READER
-                            for c in d.clients()))
+                            for c in d.clients()), "the retired reader's clients are gone")
         # A reader that stops updating goes stale and is dropped too.
         self.w.sql("UPDATE replicas SET last_update_timestamp = now() - interval '6 minutes' "
                    "WHERE server_id = 'inst-r2'")
