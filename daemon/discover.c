@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "aurora.h"
 #include "config.h"
 #include "discover.h"
 #include "instance.h"
@@ -27,34 +28,13 @@ struct discover {
 	struct event *timer;
 	struct log_obj obj;
 	char name[300];
+	bool failing;		/* the last discovery failed */
 };
 
 static void on_connected(struct pgconn *pc, void *arg);
 static void on_result(struct pgconn *pc, const PGresult *res, void *arg);
 static void on_failed(struct pgconn *pc, const char *error, void *arg);
 static const struct pgconn_ops ops = { on_connected, on_result, on_failed };
-
-char *
-discover_instance_host(const char *endpoint, const char *server_id)
-{
-	static const char *const prefixes[] = { "cluster-custom-", "cluster-ro-", "cluster-" };
-	const char *rest = strchr(endpoint, '.');
-	char *out;
-
-	if (rest == NULL)
-		return strdup(server_id);
-	rest++;
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		size_t len = strlen(prefixes[i]);
-		if (strncmp(rest, prefixes[i], len) == 0) {
-			rest += len;
-			break;
-		}
-	}
-	if (asprintf(&out, "%s.%s", server_id, rest) < 0)
-		return NULL;
-	return out;
-}
 
 static void
 arm(struct discover *d, int64_t ms)
@@ -134,6 +114,12 @@ discover_cluster(const struct discover *d)
 	return d->cluster;
 }
 
+bool
+discover_failing(const struct discover *d)
+{
+	return d->failing;
+}
+
 static void
 again_later(struct discover *d)
 {
@@ -148,17 +134,29 @@ on_connected(struct pgconn *pc, void *arg)
 	pgconn_query(pc, statq_discover(), 0, NULL);
 }
 
+/* Logged with its MESSAGE_ID (journal alerting can match it) and shown
+ * in STATUS=; the owner keeps the instances found before. */
+static void
+failed(struct discover *d, const char *error)
+{
+	char msg[1100];
+
+	snprintf(msg, sizeof(msg), "discovery failed: %s", error);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_event(LVL_WARNING, &d->obj, MSGID_DISCOVERY_FAILED, NULL,
+		  "%s; polling the instances found before", msg);
+	d->failing = true;
+	d->found(d->arg, d, NULL, 0, msg);
+}
+
 static void
 on_failed(struct pgconn *pc, const char *error, void *arg)
 {
 	struct discover *d = arg;
-	char msg[1100];
 
 	(void)pc;
-	snprintf(msg, sizeof(msg), "discovery failed: %s", error);
-	olog(LVL_WARNING, &d->obj, "%s; polling the instances found before", msg);
 	again_later(d);
-	d->found(d->arg, d, NULL, 0, msg);
+	failed(d, error);
 }
 
 static void
@@ -169,14 +167,14 @@ report(struct discover *d, const PGresult *res)
 	size_t n = 0;
 
 	if (fi == NULL) {
-		d->found(d->arg, d, NULL, 0, "discovery: out of memory");
+		failed(d, "out of memory");
 		return;
 	}
 	for (int i = 0; i < rows; i++) {
 		if (PQgetisnull(res, i, 0))
 			continue;
-		fi[n].host = discover_instance_host(d->cluster->instances[0].host,
-						    PQgetvalue(res, i, 0));
+		fi[n].host = aurora_instance_host(d->cluster->instances[0].host,
+						  PQgetvalue(res, i, 0));
 		if (fi[n].host == NULL)
 			continue;
 		fi[n].port = d->cluster->instances[0].port;
@@ -184,7 +182,12 @@ report(struct discover *d, const PGresult *res)
 		n++;
 	}
 	olog(LVL_DEBUG, &d->obj, "discovered %zu instances", n);
-	d->found(d->arg, d, fi, n, n ? NULL : "discovery: aurora_replica_status() listed no instance");
+	if (n == 0) {
+		failed(d, "aurora_replica_status() listed no live instance");
+	} else {
+		d->failing = false;
+		d->found(d->arg, d, fi, n, NULL);
+	}
 	for (size_t i = 0; i < n; i++)
 		free(fi[i].host);
 	free(fi);
@@ -205,13 +208,9 @@ on_result(struct pgconn *pc, const PGresult *res, void *arg)
 		struct found_instance self = { .host = d->cluster->instances[0].host,
 			.port = d->cluster->instances[0].port, .role = NULL };
 		olog(LVL_DEBUG, &d->obj, "not Aurora: polling the host itself");
+		d->failing = false;
 		d->found(d->arg, d, &self, 1, NULL);
 	} else {
-		char msg[1100];
-
-		snprintf(msg, sizeof(msg), "discovery failed: %s", PQresultErrorMessage(res));
-		msg[strcspn(msg, "\n")] = '\0';
-		olog(LVL_WARNING, &d->obj, "%s; polling the instances found before", msg);
-		d->found(d->arg, d, NULL, 0, msg);
+		failed(d, PQresultErrorMessage(res));
 	}
 }

@@ -3,15 +3,16 @@
  *
  * Every discover_interval it connects to the cluster endpoint, asks
  * aurora_replica_status() for the live instances and reports them as
- * SERVER_ID.<the endpoint's domain without its cluster- prefix>. The
+ * SERVER_ID.<the endpoint's domain without its cluster- prefix> (aurora.h). The
  * endpoint itself is not an extra instance (it would count the writer's
  * clients twice). On a server without the function (not Aurora) the
- * endpoint is the one instance. A failure is reported with an error; the
- * owner keeps polling what it found before.
+ * endpoint is the one instance. A failure is logged (MSGID_DISCOVERY_FAILED)
+ * and reported with an error; the owner keeps polling what it found before.
  */
 #ifndef SSLHIST_DISCOVER_H
 #define SSLHIST_DISCOVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct poller_env;
@@ -33,12 +34,7 @@ struct discover *discover_new(const struct poller_env *env, const struct cluster
 void discover_free(struct discover *d);
 void discover_reconfigure(struct discover *d, const struct cluster_cfg *c);
 const struct cluster_cfg *discover_cluster(const struct discover *d);
-
-/*
- * The instance host for server_id behind endpoint (e.g. "db-1" behind
- * "app.cluster-ro-abc.eu-west-1.rds.amazonaws.com" is
- * "db-1.abc.eu-west-1.rds.amazonaws.com"). malloc'd; NULL if out of memory.
- */
-char *discover_instance_host(const char *endpoint, const char *server_id);
+/* The last discovery failed (the owner polls what it found before). */
+bool discover_failing(const struct discover *d);
 
 #endif

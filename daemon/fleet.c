@@ -317,10 +317,28 @@ fleet_status(const struct fleet *f, struct fleet_status *st)
 	memset(st, 0, sizeof(*st));
 	st->instances = f->n;
 	st->pending = f->once_pending;
+	for (size_t i = 0; i < f->ndisc; i++)
+		st->discovery_failing += discover_failing(f->disc[i]);
 	for (size_t i = 0; i < f->n; i++) {
 		if (instance_ok(f->m[i].in))
 			st->ok++;
 		else if (instance_failing(f->m[i].in))
 			st->failing++;
 	}
+}
+
+const struct instance *
+fleet_most_overdue(const struct fleet *f, int64_t now_ms, int64_t *late_ms)
+{
+	const struct instance *worst = NULL;
+
+	*late_ms = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		int64_t late = instance_overdue_ms(f->m[i].in, now_ms);
+		if (late > *late_ms) {
+			*late_ms = late;
+			worst = f->m[i].in;
+		}
+	}
+	return worst;
 }

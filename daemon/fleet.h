@@ -11,8 +11,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct poller_env;
+struct instance;
 struct config;
 struct fleet;
 
@@ -26,7 +28,13 @@ int fleet_apply(struct fleet *f, const struct config *old);
 
 struct fleet_status {
 	size_t instances, ok, failing, pending;
+	size_t discovery_failing;	/* clusters whose last discovery failed */
 };
 void fleet_status(const struct fleet *f, struct fleet_status *st);
+
+/* The instance most overdue at monotonic now_ms (instance_overdue_ms) and
+ * by how much in *late_ms; NULL (and 0) when every one is on time. */
+const struct instance *fleet_most_overdue(const struct fleet *f, int64_t now_ms,
+					  int64_t *late_ms);
 
 #endif

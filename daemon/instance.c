@@ -43,6 +43,8 @@ struct instance {
 	unsigned failures;
 	char *last_error;
 	bool ok;
+	int64_t timer_due_mono;		/* when `timer` fires (WAITING, IDLE) */
+	int64_t state_since_mono;
 };
 
 static const char *const state_names[] = {
@@ -77,11 +79,13 @@ set_state(struct instance *in, enum instance_state st)
 	if (in->state != st)
 		olog(LVL_DEBUG, &in->obj, "%s -> %s", state_names[in->state], state_names[st]);
 	in->state = st;
+	in->state_since_mono = mono_ms();
 }
 
 static void
 arm(struct instance *in, int64_t ms)
 {
+	in->timer_due_mono = mono_ms() + (ms > 0 ? ms : 0);
 	timer_add_ms(in->timer, ms);
 }
 
@@ -182,6 +186,32 @@ int64_t instance_id(const struct instance *in) { return in->id; }
 const char *instance_host(const struct instance *in) { return in->host; }
 int instance_port(const struct instance *in) { return in->port; }
 const char *instance_cluster(const struct instance *in) { return in->cluster->name; }
+const char *instance_state_name(const struct instance *in) { return state_names[in->state]; }
+
+int64_t
+instance_overdue_ms(const struct instance *in, int64_t now_ms)
+{
+	int64_t due;
+
+	switch (in->state) {
+	case INST_WAITING:
+	case INST_IDLE:
+		due = in->timer_due_mono;
+		break;
+	case INST_CONNECTING:
+	case INST_FACTS:
+	case INST_POLLING:
+		/* Without a deadline these states have nothing to end them. */
+		due = pgconn_deadline_ms(in->pc);
+		if (due == 0)
+			due = in->state_since_mono;
+		break;
+	case INST_DONE:
+	default:
+		return 0;
+	}
+	return now_ms > due ? now_ms - due : 0;
+}
 
 /* ---- scheduling ---- */
 

@@ -64,6 +64,15 @@ int64_t instance_id(const struct instance *in);
 const char *instance_host(const struct instance *in);
 int instance_port(const struct instance *in);
 const char *instance_cluster(const struct instance *in);
+const char *instance_state_name(const struct instance *in);
+
+/*
+ * How long (ms) past its own deadline the instance is at monotonic time
+ * now_ms: every state but DONE ends by a timer the daemon owns (the poll
+ * or backoff timer, the connection's connect_timeout or query_timeout), so
+ * a live loop keeps this near 0. The watchdog's progress check reads it.
+ */
+int64_t instance_overdue_ms(const struct instance *in, int64_t now_ms);
 
 /* The `user` of every cluster as a text[] literal (own_users); malloc'd. */
 char *instance_own_users(const struct config *cfg);

@@ -19,6 +19,7 @@
 #include "fleet.h"
 #include "hooks.h"
 #include "instance.h"
+#include "liveness.h"
 #include "log.h"
 #include "notify.h"
 #include "spawn.h"
@@ -28,7 +29,7 @@
 
 #define EXIT_USAGE 64		/* sysexits.h EX_USAGE */
 #define EXIT_CONFIG 78		/* sysexits.h EX_CONFIG */
-#define STATUS_EVERY_MS 5000
+#define STATUS_EVERY_MS 2000
 #define CHECKPOINT_EVERY_MS 30000
 #define EXPIRE_EVERY_MS (3600 * 1000)
 #define ONCE_TICK_MS 50
@@ -153,6 +154,8 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	stop(d, 0);
 }
 
+static void on_status(evutil_socket_t fd, short what, void *arg);
+
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
@@ -192,6 +195,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	config_free(old);
 	log_infox("reloaded %s: %zu clusters", d->config_path, cfg->nclusters);
 	notify_ready();
+	on_status(-1, 0, d);
 }
 
 static void
@@ -199,7 +203,7 @@ on_status(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct fleet_status st;
-	char when[32] = "never";
+	char when[32] = "never", disc[64];
 	time_t last = (time_t)writer_last_stored(d->writer);
 	struct tm tm;
 
@@ -208,9 +212,21 @@ on_status(evutil_socket_t fd, short what, void *arg)
 	fleet_status(d->fleet, &st);
 	if (last && gmtime_r(&last, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(disc, sizeof(disc), "; discovery failing for %zu cluster%s",
+		 st.discovery_failing, st.discovery_failing == 1 ? "" : "s");
 	notify_status("%zu instances: %zu ok, %zu failing; last poll stored %s; "
-		      "%zu results waiting for the store",
-		      st.instances, st.ok, st.failing, when, writer_queued(d->writer));
+		      "%zu results waiting for the store%s",
+		      st.instances, st.ok, st.failing, when, writer_queued(d->writer),
+		      st.discovery_failing ? disc : "");
+}
+
+/* The watchdog's progress check: liveness.h. */
+static bool
+loop_healthy(void *arg, int64_t now, int64_t grace, char *why, size_t len)
+{
+	struct daemon *d = arg;
+
+	return liveness_check(d->fleet, d->writer, now, grace, why, len);
 }
 
 static void
@@ -299,7 +315,7 @@ setup_loop(struct daemon *d)
 				EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (d->dns == NULL)
 		return -1;
-	if (spawn_init(d->base) < 0 || notify_init(d->base) < 0)
+	if (spawn_init(d->base) < 0 || notify_init(d->base, loop_healthy, d) < 0)
 		return -1;
 	d->ev_term = evsignal_new(d->base, SIGTERM, on_stop_signal, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, on_stop_signal, d);
@@ -406,6 +422,7 @@ main(int argc, char **argv)
 	}
 	log_infox("started: %zu clusters, database %s", d.cfg->nclusters, db);
 	notify_ready();
+	on_status(-1, 0, &d);
 	if (d.once) {
 		struct fleet_status st;
 

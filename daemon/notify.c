@@ -1,6 +1,7 @@
 /*
- * notify.c: sd_notify calls and the watchdog timer.
+ * notify.c: sd_notify calls and the watchdog timer (see notify.h).
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -8,49 +9,89 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "log.h"
 #include "notify.h"
+#include "timer.h"
 
-static struct event *watchdog;
+#define MIN_GRACE_MS 1000
+
+static struct {
+	struct event *timer;
+	int64_t period_ms;
+	int64_t due_mono;	/* when the timer should run next */
+	notify_health_fn health;
+	void *arg;
+	bool withholding;	/* the last ping was withheld by the health check */
+} wd;
+
+/* One ping, if the loop proves healthy; the caller re-arms. */
+static void
+watchdog_tick(int64_t now)
+{
+	int64_t late = now - wd.due_mono;
+	int64_t grace = wd.period_ms > MIN_GRACE_MS ? wd.period_ms : MIN_GRACE_MS;
+	char why[512];
+
+	if (late > wd.period_ms) {
+		log_warnx("watchdog: the event loop was stalled (its timer ran %" PRId64
+			  " ms late); WATCHDOG=1 withheld", late);
+		return;
+	}
+	if (wd.health && !wd.health(wd.arg, now, grace, why, sizeof(why))) {
+		if (!wd.withholding)
+			log_errorx("watchdog: %s; WATCHDOG=1 withheld until it moves on", why);
+		wd.withholding = true;
+		return;
+	}
+	if (wd.withholding)
+		log_infox("watchdog: every component on time again; WATCHDOG=1 resumed");
+	wd.withholding = false;
+	sd_notify(0, "WATCHDOG=1");
+}
 
 static void
 on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
+	int64_t now = mono_ms();
+
 	(void)fd;
 	(void)what;
 	(void)arg;
-	/* Running from the loop is the health check: a loop stuck in one
-	 * callback never gets here. */
-	sd_notify(0, "WATCHDOG=1");
+	watchdog_tick(now);
+	wd.due_mono = now + wd.period_ms;
+	timer_add_ms(wd.timer, wd.period_ms);
 }
 
 int
-notify_init(struct event_base *base)
+notify_init(struct event_base *base, notify_health_fn health, void *arg)
 {
 	uint64_t usec = 0;
-	struct timeval tv;
 
 	/* 0: keep WATCHDOG_* in our environment for sd_notify; children get
-	 * an environment built from scratch anyway. */
+	 * an environment without them (spawn.c, pgconn.c). */
 	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
 		return 0;
-	watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
-	if (watchdog == NULL)
+	wd.timer = evtimer_new(base, on_watchdog, NULL);
+	if (wd.timer == NULL)
 		return -1;
-	usec /= 2;
-	tv.tv_sec = (time_t)(usec / 1000000);
-	tv.tv_usec = (suseconds_t)(usec % 1000000);
-	event_add(watchdog, &tv);
-	log_debugx("watchdog every %lld ms", (long long)(usec / 1000));
+	wd.period_ms = (int64_t)(usec / 2000);
+	if (wd.period_ms < 1)
+		wd.period_ms = 1;
+	wd.health = health;
+	wd.arg = arg;
+	wd.due_mono = mono_ms() + wd.period_ms;
+	timer_add_ms(wd.timer, wd.period_ms);
+	log_debugx("watchdog: a ping every %" PRId64 " ms", wd.period_ms);
 	return 0;
 }
 
 void
 notify_shutdown(void)
 {
-	if (watchdog)
-		event_free(watchdog);
-	watchdog = NULL;
+	if (wd.timer)
+		event_free(wd.timer);
+	wd.timer = NULL;
 }
 
 void
@@ -64,9 +105,10 @@ notify_reloading(void)
 {
 	struct timespec ts;
 
+	/* systemd matches MONOTONIC_USEC against its own CLOCK_MONOTONIC. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+		   (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
 }
 
 void

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "pgconn.h"
@@ -50,6 +51,7 @@ struct pgconn {
 	bool flushing;			/* PQflush has more to send */
 	struct event *sockev;
 	struct event *deadline;
+	int64_t deadline_mono;		/* when it fires, while armed */
 	struct evdns_getaddrinfo_request *dnsreq;
 	struct child *child;
 	char addrs[MAX_ADDRS * (INET6_ADDRSTRLEN + 1)];
@@ -238,7 +240,14 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 static void
 arm_deadline(struct pgconn *pc, int64_t ms)
 {
+	pc->deadline_mono = mono_ms() + ms;
 	timer_add_ms(pc->deadline, ms);
+}
+
+int64_t
+pgconn_deadline_ms(const struct pgconn *pc)
+{
+	return evtimer_pending(pc->deadline, NULL) ? pc->deadline_mono : 0;
 }
 
 struct pgconn *

@@ -65,6 +65,10 @@ int pgconn_ready(const struct pgconn *pc);
 /* The address connected to, for logs ("10.0.0.5"); NULL if none. */
 const char *pgconn_addr(const struct pgconn *pc);
 
+/* Monotonic ms at which the running attempt or query times out; 0 when
+ * none is running (idle or closed). */
+int64_t pgconn_deadline_ms(const struct pgconn *pc);
+
 /* Updates timeouts after a reload. */
 void pgconn_set_timeouts(struct pgconn *pc, int64_t connect_timeout_ms, int64_t query_timeout_ms);
 

@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 #include "writer.h"
@@ -28,6 +29,7 @@ struct writer {
 	size_t count, bytes, dropped;
 	struct event *retry;
 	int64_t retry_ms;
+	int64_t retry_due_mono;
 	int64_t last_stored;
 	bool failing;
 };
@@ -78,6 +80,15 @@ int64_t
 writer_last_stored(const struct writer *w)
 {
 	return w->last_stored;
+}
+
+int64_t
+writer_overdue_ms(const struct writer *w, int64_t now_ms)
+{
+	/* Records only wait behind a failing store, for the retry timer. */
+	if (w->count == 0 || now_ms <= w->retry_due_mono)
+		return 0;
+	return now_ms - w->retry_due_mono;
 }
 
 static void
@@ -131,6 +142,7 @@ schedule_retry(struct writer *w)
 	w->retry_ms = w->retry_ms ? w->retry_ms * 2 : RETRY_MIN_MS;
 	if (w->retry_ms > RETRY_MAX_MS)
 		w->retry_ms = RETRY_MAX_MS;
+	w->retry_due_mono = mono_ms() + w->retry_ms;
 	timer_add_ms(w->retry, w->retry_ms);
 }
 

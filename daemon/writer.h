@@ -28,5 +28,9 @@ size_t writer_flush(struct writer *w);
 size_t writer_queued(const struct writer *w);
 /* Unix time (s) when a record was last stored; 0 before the first. */
 int64_t writer_last_stored(const struct writer *w);
+/* How long (ms) past its retry time the queue is at monotonic now_ms
+ * (0 when empty): a failing store is retried on time, so a live loop
+ * keeps this near 0 even while the disk is full. */
+int64_t writer_overdue_ms(const struct writer *w, int64_t now_ms);
 
 #endif

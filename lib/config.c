@@ -23,6 +23,7 @@
 #include <ini.h>
 #include <libpq-fe.h>
 
+#include "aurora.h"
 #include "config.h"
 #include "log.h"
 
@@ -1111,28 +1112,52 @@ print_command(FILE *out, const char *indent, const char *label, const struct str
 		    argv->v[0], argv->n - 1);
 }
 
+/* How the cluster's instances are found: discovered, listed, or the host. */
+static void
+print_instances(const struct cluster_cfg *c, FILE *out)
+{
+	const char *host = cluster_conn_get(c, "host");
+	const char *port = cluster_conn_get(c, "port");
+	char d[32], *pattern;
+	size_t i;
+
+	if (c->discover) {
+		format_duration(c->discover_interval_ms, d, sizeof(d));
+		pattern = aurora_instance_host(c->instances[0].host, "SERVER_ID");
+		fprintf(out, "  instances: discover via ");
+		print_endpoint(out, &c->instances[0]);
+		fprintf(out, " every %s: each live instance that aurora_replica_status() names, "
+		    "polled at %s:%d (not the endpoint itself; the endpoint alone where the "
+		    "function does not exist)\n", d, pattern ? pattern : "SERVER_ID",
+		    c->instances[0].port);
+		free(pattern);
+		return;
+	}
+	if (c->ninstances == 1 && host != NULL && strcmp(c->instances[0].host, host) == 0 &&
+	    c->instances[0].port == (port ? atoi(port) : DEFAULT_PGPORT)) {
+		fprintf(out, "  instances: the host itself, ");
+		print_endpoint(out, &c->instances[0]);
+		fputc('\n', out);
+		return;
+	}
+	fprintf(out, "  instances: listed,");
+	for (i = 0; i < c->ninstances; i++) {
+		fputs(i ? ", " : " ", out);
+		print_endpoint(out, &c->instances[i]);
+	}
+	fputc('\n', out);
+}
+
 static void
 print_cluster(const struct cluster_cfg *c, FILE *out)
 {
 	PQconninfoOption *opts = PQconninfoParse("", NULL), *o;
-	char d1[32], d2[32];
+	char d2[32];
 	bool secret;
 	size_t i;
 
 	fprintf(out, "cluster %s\n", c->name);
-	if (c->discover) {
-		format_duration(c->discover_interval_ms, d1, sizeof(d1));
-		fprintf(out, "  instances: discover via ");
-		print_endpoint(out, &c->instances[0]);
-		fprintf(out, " every %s\n", d1);
-	} else {
-		fprintf(out, "  instances:");
-		for (i = 0; i < c->ninstances; i++) {
-			fputs(i ? ", " : " ", out);
-			print_endpoint(out, &c->instances[i]);
-		}
-		fputc('\n', out);
-	}
+	print_instances(c, out);
 	format_duration(c->interval_ms, d2, sizeof(d2));
 	fprintf(out, "  interval %s\n", d2);
 	print_list(out, "  exclude_users", &c->exclude_users);

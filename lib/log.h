@@ -22,6 +22,7 @@ enum log_level { LVL_ERROR, LVL_WARNING, LVL_INFO, LVL_DEBUG };
 #define MSGID_NEW_CLIENT   "5b1c7e0f4a2d4e6c9d3f8a1b2c3d4e03"
 #define MSGID_HOOK_FAILED  "5b1c7e0f4a2d4e6c9d3f8a1b2c3d4e04"
 #define MSGID_POLL_FAILED  "5b1c7e0f4a2d4e6c9d3f8a1b2c3d4e05"
+#define MSGID_DISCOVERY_FAILED "5b1c7e0f4a2d4e6c9d3f8a1b2c3d4e06"
 
 /* The object a message is about; either field may be NULL. */
 struct log_obj {

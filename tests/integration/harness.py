@@ -873,13 +873,15 @@ class Daemon:
         return run(self.argv("--check", *extra), check=False, timeout=timeout,
                    env=_clean_env())
 
-    def start(self, *extra):
-        """Starts the long-running daemon; stderr goes to self.logfile."""
+    def start(self, *extra, env=None):
+        """Starts the long-running daemon; stderr goes to self.logfile.
+        env: variables added to its environment (e.g. NOTIFY_SOCKET)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self._log = open(self.logfile, "ab")
+        e = _clean_env()
+        e.update(env or {})
         self.proc = subprocess.Popen(self.argv(*extra), stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=_clean_env())
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=e)
         self.started_at = time.monotonic()
         return self
 

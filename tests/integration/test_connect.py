@@ -1,5 +1,7 @@
-"""Connection paths: password_command, a socket that changes during the
-connection (sslmode=allow retried with TLS), and no password anywhere.
+"""Connection paths: password_command (prints a password, hangs, fails in
+each way), a socket that changes during the connection (sslmode=allow
+retried with TLS), and the password nowhere: not in the log, the database
+(and its WAL) or --check output.
 
 The server asks `pwuser` for a SCRAM password and accepts `monitor` only
 over TLS, by its own pg_hba.conf.
@@ -10,6 +12,18 @@ import stat
 import harness as h
 
 SECRET = "s3cret-Pa55-for-test"
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
 class Connect(h.TestCase):
@@ -45,19 +59,56 @@ class Connect(h.TestCase):
                 self.assertNotIn(SECRET.encode(), f.read())
 
     def test_password_command(self):
-        # The command sees the instance it is asked for.
+        # The command sees the instance it is asked for. A second cluster
+        # carries the secret in its command's arguments: --check must not
+        # print it either.
         pw = self.script("pw.sh", 'echo "$SSLHIST_HOST:$SSLHIST_PORT:$SSLHIST_USER" > "$0.args"\n'
                          'printf "%s\\nignored second line\\n"\n' % SECRET)
         cfg = {"sslhistd": {"interval": "300ms"},
-               "cluster pw": h.cluster_for(self.srv, user="pwuser", password_command=pw)}
-        d = h.Daemon(cfg).start()
+               "cluster pw": h.cluster_for(self.srv, user="pwuser", password_command=pw),
+               "cluster argv": h.cluster_for(self.srv, user="pwuser", dbname="appdb",
+                                             password_command="/bin/echo " + SECRET)}
+        d = h.Daemon(cfg)
+        r = d.check()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("password_command /bin/echo (and 1 arguments)", r.stdout)
+        self.assertNotIn(SECRET, r.stdout + r.stderr)
+        d.start()
         self.addCleanup(lambda: d.alive() and d.stop())
         d.wait_ok("pw")
+        d.wait_ok("argv")
         d.wait(lambda: any(c["application"] == "c-client" for c in d.clients()), 10,
                "client seen through a password_command connection")
         with open(pw + ".args") as f:
             self.assertEqual(f.read().strip(), "127.0.0.1:%d:pwuser" % self.srv.port)
         d.stop()
+        self.assert_no_secret(d)
+
+    def test_password_command_hangs(self):
+        # A command that never answers is killed at connect_timeout: its
+        # instance fails, the other one polls on, and no process is left.
+        marker = "3600.%d" % (os.getpid() % 1000)
+        hang = self.script("hang.sh", "exec sleep %s\n" % marker)
+        good = self.script("good.sh", "echo '%s'\n" % SECRET)
+        cfg = {"sslhistd": {"interval": "300ms", "connect_timeout": "1s",
+                            "max_backoff": "1s"},
+               "cluster hang": h.cluster_for(self.srv, user="pwuser", password_command=hang),
+               "cluster good": h.cluster_for(self.srv, user="pwuser", password_command=good)}
+        d = h.Daemon(cfg).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        row = d.wait_failing("hang")
+        self.assertMatches(r"timeout.*password_command.*connect_timeout|"
+                           r"password_command killed by signal \d+ \(timeout\)", row["last_error"])
+        d.wait_ok("good")
+        d.wait(lambda: d.instance("hang")["consecutive_failures"] >= 2, 15,
+               "hang failing again and again")
+        d.wait_polls("good", 3)
+        self.assertEqual(d.instance("good")["consecutive_failures"], 0)
+        sleepers = lambda: [p for p in h._children(d.proc.pid) if marker in _cmdline(p)]
+        self.assertLessEqual(len(sleepers()), 1, "hung password_commands pile up")
+        d.stop()
+        h.wait_until(lambda: not [p for p in _all_pids() if marker in _cmdline(p)], 10,
+                     "the hung password_command killed")
         self.assert_no_secret(d)
 
     def test_password_command_failures(self):

@@ -539,7 +539,8 @@ test_print(void)
 	    "instances = o-1.x.eu-west-1.rds.amazonaws.com, o-2:6543, [::1]:7\n"
 	    "password = Pa55w0rd-never-printed\n"
 	    "password_command = /usr/local/bin/iam-token --secret s3cr3t\n"
-	    "[cluster disc]\nhost = d.cluster-y.rds.amazonaws.com\ninstances = discover\n");
+	    "[cluster disc]\nhost = d.cluster-y.rds.amazonaws.com\ninstances = discover\n"
+	    "[cluster self]\nhost = db.example.internal\nport = 5499\n");
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out;
@@ -554,7 +555,11 @@ test_print(void)
 	CHECK(strstr(buf, "o-1.x.eu-west-1.rds.amazonaws.com:5433") != NULL);
 	CHECK(strstr(buf, "o-2:6543") != NULL);
 	CHECK(strstr(buf, "[::1]:7") != NULL);
-	CHECK(strstr(buf, "discover via d.cluster-y.rds.amazonaws.com:5432") != NULL);
+	CHECK(strstr(buf, "instances: listed, o-1.x.eu-west-1.rds.amazonaws.com:5433, o-2:6543, [::1]:7\n") != NULL);
+	CHECK(strstr(buf, "instances: discover via d.cluster-y.rds.amazonaws.com:5432 every 5m: "
+	    "each live instance that aurora_replica_status() names, polled at "
+	    "SERVER_ID.y.rds.amazonaws.com:5432") != NULL);
+	CHECK(strstr(buf, "instances: the host itself, db.example.internal:5499\n") != NULL);
 	CHECK(strstr(buf, "sslmode verify-full") != NULL);
 	CHECK(strstr(buf, "user monitor") != NULL);
 	CHECK(strstr(buf, "password (set)") != NULL);
