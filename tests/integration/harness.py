@@ -412,6 +412,23 @@ def _pg_template():
         return d
 
 
+# Server settings that log every statement with its duration, so a test can
+# count the polls the server answered (poll_statements()).
+LOG_STATEMENTS_PREFIX = "@@@ "
+LOG_STATEMENTS = {"log_min_duration_statement": 0,
+                  "log_line_prefix": LOG_STATEMENTS_PREFIX + "%m [%p] %a@%d "}
+_POLL_RE = re.compile(r"duration: [0-9.]+ ms\s+(statement|execute [^:]*): .*"
+                      r"(pg_stat_ssl|pg_stat_get_activity)", re.S)
+
+
+def poll_statements(server, since=0):
+    """Completed poll statements of sslhistd in the log of `server` (started
+    with conf=LOG_STATEMENTS) after byte offset `since`, one entry each."""
+    text = server.log_text()[since:]
+    entries = text.split("\n" + LOG_STATEMENTS_PREFIX)
+    return [e for e in entries if " sslhistd@" in e.split("\n", 1)[0] and _POLL_RE.search(e)]
+
+
 class PgServer:
     """A throwaway PostgreSQL 15 server on 127.0.0.1.
 
@@ -678,6 +695,12 @@ class Session:
         return wait_until(seen, timeout, "session %s visible on %s"
                           % (self.application_name, self.server.name))
 
+    def send(self, sql):
+        """Runs `sql` in the held session (psql reads it from its stdin; the
+        session stays open). Returns at once."""
+        self.proc.stdin.write(sql.encode("utf-8", "surrogateescape") + b"\n")
+        self.proc.stdin.flush()
+
     def close(self, timeout=5):
         if self.proc.poll() is None:
             try:
@@ -799,6 +822,33 @@ def bin_path(name):
         here = os.path.dirname(os.path.abspath(__file__))
         d = os.path.join(here, "..", "..", "build")
     return os.path.join(os.path.abspath(d), name)
+
+
+def sslhist(*args, db=None, user=None, check_rc=None, env=None):
+    """Runs the query tool; returns (rc, stdout bytes, stderr text). `user`
+    runs it through runuser; check_rc raises unless it exits so."""
+    argv = [bin_path("sslhist")]
+    if db:
+        argv += ["--db", db]
+    argv += [os.fsencode(a) if isinstance(a, str) else a for a in args]
+    if user:
+        argv = ["runuser", "-u", user, "--"] + argv
+    e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    e.update(env or {})
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                       timeout=60)
+    err = r.stderr.decode("utf-8", "replace")
+    if check_rc is not None and r.returncode != check_rc:
+        raise AssertionError("sslhist %s: exit %d, want %d\nstderr: %s\nstdout: %r"
+                             % (" ".join(map(str, args)), r.returncode, check_rc, err,
+                                r.stdout[:2000]))
+    return r.returncode, r.stdout, err
+
+
+def sslhist_json(db, *args):
+    """`sslhist ARGS --format json` on `db`, parsed (strict UTF-8)."""
+    _rc, out, _err = sslhist(*args, "--format", "json", db=db, check_rc=0)
+    return json.loads(out.decode("utf-8"))
 
 
 def write_config(path, cfg, mode=0o600):
