@@ -573,6 +573,21 @@ session_row_ok(const PGresult *res, int row, int32_t *pid, int64_t *bs)
 	return *p && !*end1 && *b && !*end2 && v > 0 && v <= INT32_MAX;
 }
 
+/*
+ * The arrays were sized for every row being a new client and session; a
+ * record may wait in the writer's queue, whose bound counts what is used.
+ */
+static void
+shrink_record(struct poll_record *r)
+{
+	void *p;
+
+	if ((p = realloc(r->clients, (r->nclients ? r->nclients : 1) * sizeof(*r->clients))))
+		r->clients = p;
+	if ((p = realloc(r->new_sessions, (r->n_new ? r->n_new : 1) * sizeof(*r->new_sessions))))
+		r->new_sessions = p;
+}
+
 /* Turns the poll's rows into r. Returns NULL, or what went wrong. */
 static const char *
 build_record(struct instance *in, const PGresult *res, struct poll_record *r)
@@ -645,6 +660,7 @@ build_record(struct instance *in, const PGresult *res, struct poll_record *r)
 	tracker_counters_done(in->tracker);
 	free(ix.slot);
 	free(new_seen);
+	shrink_record(r);
 	return ctx.oom ? "out of memory" : NULL;
 oom:
 	free(ix.slot);
