@@ -24,9 +24,10 @@ Mutators (set ``proxy.mutate``; None relays rows unchanged) are callables
   (application name, nulled column name) as made.
 * ``Multiply(app, n)``: a row of application ``app`` becomes n rows with
   distinct pids (n sessions of one client).
-* ``Endless(rate)``: the first row of the poll becomes the head of a DataRow
-  that claims ~1 GiB and is then fed filler at ``rate`` bytes/s forever (a
-  server that never finishes a message); the rest of the result is dropped.
+* ``Endless(rate, claim)``: the first row of the poll becomes the head of a
+  DataRow that claims `claim` bytes (256 MiB) and is then fed filler at
+  ``rate`` bytes/s forever (a server that never finishes a message); the
+  rest of the result is dropped.
 
 ``GarbageServer`` accepts and sends bytes that are no protocol at all;
 ``EndlessServer`` answers the startup packet with the head of a huge
@@ -180,8 +181,9 @@ class Multiply(_PerApp):
 class Endless:
     """See the module text. `started` is set when the endless row began."""
 
-    def __init__(self, rate=1 << 20):
+    def __init__(self, rate=1 << 20, claim=256 << 20):
         self.rate = rate
+        self.claim = claim
         self.started = threading.Event()
 
 
@@ -300,8 +302,8 @@ class RowProxy:
 
     @staticmethod
     def _endless(dst, e):
-        dst.sendall(b"D" + struct.pack(">i", (1 << 30)) + struct.pack(">h", 1) +
-                    struct.pack(">i", (1 << 30) - 10))
+        dst.sendall(b"D" + struct.pack(">i", e.claim) + struct.pack(">h", 1) +
+                    struct.pack(">i", e.claim - 10))
         e.started.set()
         chunk = b"x" * 65536
         t0, sent = time.monotonic(), 0
