@@ -433,19 +433,21 @@ class PgServer:
     """A throwaway PostgreSQL 15 server on 127.0.0.1.
 
     ssl: serve TLS (ssl=on) with a certificate issued by `ca` (a CA; made on
-    demand when None). listen: listen_addresses. conf: extra postgresql.conf
+    demand when None). listen: listen_addresses. netns: a netfault.NetNs
+    to run in, reached at `listen` (then `host`). conf: extra postgresql.conf
     settings (dict). Attributes: port, host ('127.0.0.1'), datadir, sockdir,
     logfile, ca, cert, key. Started by the constructor unless start=False.
     """
     _n = 0
 
     def __init__(self, ssl=True, ca=None, port=None, conf=None, name=None,
-                 listen="127.0.0.1", cert_dns=(), start=True):
+                 listen="127.0.0.1", cert_dns=(), start=True, netns=None):
         PgServer._n += 1
         self.name = name or "pg%d" % PgServer._n
         self.ssl = ssl
         self.ca = ca
-        self.host = "127.0.0.1"
+        self.netns = netns      # a netfault.NetNs to run in (host: listen)
+        self.host = listen if netns else "127.0.0.1"
         self.port = port or free_port()
         self.base = subdir("srv-%s" % self.name, owner=PG_USER, mode=0o755)
         self.datadir = os.path.join(self.base, "data")
@@ -478,7 +480,8 @@ class PgServer:
                 f.write("%s = %s\n" % (k, _pg_quote(v)))
         with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\n")
-            for net in ("127.0.0.1/32", "::1/128"):
+            # In a namespace of its own, clients come over a veth.
+            for net in ("127.0.0.1/32", "::1/128") + (("0.0.0.0/0",) if netns else ()):
                 f.write("hostssl all all %s trust\n" % net)
                 f.write("hostnossl all all %s trust\n" % net)
         on_cleanup(self.cleanup)
@@ -489,7 +492,8 @@ class PgServer:
 
     def start(self, timeout=60):
         """pg_ctl -w start (same port, same data)."""
-        run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
+        run((self.netns.exec_prefix() if self.netns else []) +
+            as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
                          "-l", self.logfile, "-w", "-t", str(timeout), "start"]),
             timeout=timeout + 10)
 

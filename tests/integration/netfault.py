@@ -7,15 +7,27 @@ every chunk it relays for a fixed time before passing it on, in order.
 silent), ``resume()`` starts again, ``cut()`` resets every relayed
 connection at once (a link cut mid-result).
 
-Packet loss and blackholes belong in a network namespace with nft rules
-(never on the host's own interfaces); see the tests that use them.
+Packet loss and link cuts belong in network namespaces (never on the
+host's own interfaces): ``NetNs`` is one, named after the git branch that
+owns the test (``faults-<pid><tag>``) and deleted at exit; ``veth()`` joins
+two; ``NetNs.enter()`` moves the calling thread into it, so that a
+DelayProxy (or any socket) made inside lives there; ``NetNs.loss()`` drops a
+share of a port's packets with nft (``numgen random mod 100 < N drop``);
+``sweep()`` removes what a crashed run left.
 """
 import collections
+import contextlib
+import ctypes
+import os
+import re
 import socket
 import threading
 import time
 
 import harness as h
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class DelayProxy:
@@ -31,6 +43,7 @@ class DelayProxy:
         self.sock.bind((listen, self.port))
         self.sock.listen(128)
         self.connections = 0
+        self.relayed = [0, 0]   # bytes relayed: to the target, back from it
         self._lock = threading.Lock()
         self._socks = []
         self._running = threading.Event()
@@ -59,10 +72,10 @@ class DelayProxy:
             with self._lock:
                 self.connections += 1
                 self._socks += [c, up]
-            self._pipe(c, up)
-            self._pipe(up, c)
+            self._pipe(c, up, 0)
+            self._pipe(up, c, 1)
 
-    def _pipe(self, src, dst):
+    def _pipe(self, src, dst, direction=0):
         """Two threads per direction: one reads and stamps chunks, one
         writes each chunk when its delay has passed (order kept)."""
         q = collections.deque()
@@ -95,6 +108,7 @@ class DelayProxy:
                         dst.shutdown(socket.SHUT_WR)
                         return
                     dst.sendall(data)
+                    self.relayed[direction] += len(data)
                 except OSError:
                     return
 
@@ -128,3 +142,86 @@ class DelayProxy:
         except OSError:
             pass
         self.cut()
+
+
+# --------------------------------------------------------------------------
+# Network namespaces
+
+def _ip(*args, check=True):
+    return h.run(["ip"] + list(args), check=check)
+
+
+def sweep(prefix):
+    """Deletes the namespaces `prefix`-<pid>... whose creating process is
+    gone (a run that was killed before it could clean up)."""
+    out = _ip("netns", "list", check=False).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.fullmatch(re.escape(prefix) + r"-(\d+)[a-z]", name)
+        if m and not h.pid_alive(int(m.group(1))):
+            h.log("removing stale network namespace", name)
+            _ip("netns", "del", name, check=False)
+
+
+class NetNs:
+    """A network namespace `prefix`-<our pid><tag> with its loopback up,
+    deleted at exit (after everything registered later is cleaned up, so
+    servers inside it stop first)."""
+
+    def __init__(self, prefix, tag):
+        self.name = "%s-%d%s" % (prefix, os.getpid(), tag)
+        assert len(self.name) <= 15, "interface names are at most 15 bytes: " + self.name
+        _ip("netns", "add", self.name)
+        h.on_cleanup(self.delete)
+        self.ip("link", "set", "lo", "up")
+
+    def ip(self, *args, check=True):
+        return _ip("-n", self.name, *args, check=check)
+
+    def exec_prefix(self):
+        """Prefix of a command line that runs it inside the namespace."""
+        return ["ip", "netns", "exec", self.name]
+
+    @contextlib.contextmanager
+    def enter(self):
+        """Runs the block with the calling thread in the namespace: sockets
+        made meanwhile (and threads started meanwhile) belong to it."""
+        back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        there = os.open("/run/netns/%s" % self.name, os.O_RDONLY)
+        try:
+            if _libc.setns(there, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns %s" % self.name)
+            try:
+                yield self
+            finally:
+                if _libc.setns(back, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back")
+        finally:
+            os.close(there)
+            os.close(back)
+
+    def loss(self, port, percent):
+        """Drops `percent` % of the TCP packets to and from `port` here, in
+        both directions; returns a callable that removes the rule."""
+        table = "loss%d" % port
+        rules = ("table inet %s {\n"
+                 " chain input { type filter hook input priority 0; "
+                 "tcp dport %d numgen random mod 100 < %d drop; }\n"
+                 " chain output { type filter hook output priority 0; "
+                 "tcp sport %d numgen random mod 100 < %d drop; }\n}\n"
+                 % (table, port, percent, port, percent))
+        h.run(self.exec_prefix() + ["nft", "-f", "-"], input=rules)
+        return lambda: h.run(self.exec_prefix() + ["nft", "delete", "table", "inet", table],
+                             check=False)
+
+    def delete(self):
+        _ip("netns", "del", self.name, check=False)
+
+
+def veth(a, a_name, a_addr, b, b_name, b_addr):
+    """A veth pair between namespaces a and b (made inside a, the peer
+    straight in b: it never exists on the host), addresses CIDR, up."""
+    a.ip("link", "add", a_name, "type", "veth", "peer", "name", b_name, "netns", b.name)
+    for ns, name, addr in ((a, a_name, a_addr), (b, b_name, b_addr)):
+        ns.ip("addr", "add", addr, "dev", name)
+        ns.ip("link", "set", name, "up")
