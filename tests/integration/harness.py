@@ -759,27 +759,23 @@ def _clean_env():
 # --------------------------------------------------------------------------
 # A listener that never answers
 
-class Blackhole:
-    """Accepts TCP connections on 127.0.0.1 and never sends a byte.
+class Listener:
+    """Base of the tests' TCP servers: listens on (listen, free_port()) and
+    hands every accepted connection to self.handle(conn), in its accept
+    thread; closed at exit. Subclasses set their own state before calling
+    this __init__ (the thread starts in it)."""
 
-    `accepted` holds (accept_time, close_time or None) per connection, in
-    time.monotonic() seconds; close_time is when the peer closed.
-    """
-
-    def __init__(self):
+    def __init__(self, listen="127.0.0.1", backlog=64):
         self.port = free_port()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        self.accepted = []
-        self._lock = threading.Lock()
+        self.sock.bind((listen, self.port))
+        self.sock.listen(backlog)
         self._stop = False
-        self._conns = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        threading.Thread(target=self._accept_loop, daemon=True).start()
         on_cleanup(self.close)
 
-    def _serve(self):
+    def _accept_loop(self):
         self.sock.settimeout(0.2)
         while not self._stop:
             try:
@@ -788,11 +784,44 @@ class Blackhole:
                 continue
             except OSError:
                 return
-            with self._lock:
-                idx = len(self.accepted)
-                self.accepted.append([time.monotonic(), None])
-                self._conns.append(c)
-            threading.Thread(target=self._hold, args=(c, idx), daemon=True).start()
+            self.handle(c)
+
+    def handle(self, conn):
+        raise NotImplementedError
+
+    def close(self):
+        self._stop = True
+        close_quietly(self.sock)
+
+
+def close_quietly(*socks):
+    """Closes sockets that may be closed already."""
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+class Blackhole(Listener):
+    """Accepts TCP connections on 127.0.0.1 and never sends a byte.
+
+    `accepted` holds (accept_time, close_time or None) per connection, in
+    time.monotonic() seconds; close_time is when the peer closed.
+    """
+
+    def __init__(self):
+        self.accepted = []
+        self._lock = threading.Lock()
+        self._conns = []
+        super().__init__()
+
+    def handle(self, c):
+        with self._lock:
+            idx = len(self.accepted)
+            self.accepted.append([time.monotonic(), None])
+            self._conns.append(c)
+        threading.Thread(target=self._hold, args=(c, idx), daemon=True).start()
 
     def _hold(self, c, idx):
         try:
@@ -804,16 +833,8 @@ class Blackhole:
             self.accepted[idx][1] = time.monotonic()
 
     def close(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        for c in self._conns:
-            try:
-                c.close()
-            except OSError:
-                pass
+        super().close()
+        close_quietly(*self._conns)
 
 
 # --------------------------------------------------------------------------

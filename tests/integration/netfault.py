@@ -30,50 +30,67 @@ CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class DelayProxy:
+class Relay(h.Listener):
+    """Base of the relaying proxies: accepts on listen:port, connects each
+    connection to `target` and hands both to self.relay(client, upstream).
+    `connections` counts them; cut() resets them all; close() stops
+    listening and cuts."""
+
+    def __init__(self, target, listen="127.0.0.1", backlog=64):
+        self.target = target
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._socks = []
+        super().__init__(listen, backlog)
+
+    def handle(self, c):
+        try:
+            up = socket.create_connection(self.target, timeout=5)
+            up.settimeout(None)
+        except OSError:
+            c.close()
+            return
+        with self._lock:
+            self.connections += 1
+            self._socks += [c, up]
+        self.relay(c, up)
+
+    def relay(self, client, upstream):
+        raise NotImplementedError
+
+    def cut(self):
+        """Reset every relayed connection (RST, as a link cut looks after
+        the peer's retransmissions give up)."""
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for s in socks:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        super().close()
+        self.cut()
+
+
+class DelayProxy(Relay):
     """Relays TCP from 127.0.0.1:port to target, each direction delayed by
     delay_ms. `connections` counts accepted connections."""
 
     def __init__(self, target_host, target_port, delay_ms, listen="127.0.0.1"):
-        self.target = (target_host, target_port)
         self.delay = delay_ms / 1000.0
-        self.port = h.free_port()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((listen, self.port))
-        self.sock.listen(128)
-        self.connections = 0
         self.relayed = [0, 0]   # bytes relayed: to the target, back from it
-        self._lock = threading.Lock()
-        self._socks = []
         self._running = threading.Event()
         self._running.set()
-        self._stop = False
-        threading.Thread(target=self._serve, daemon=True).start()
-        h.on_cleanup(self.close)
+        super().__init__((target_host, target_port), listen, backlog=128)
 
-    def _serve(self):
-        self.sock.settimeout(0.2)
-        while not self._stop:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                up = socket.create_connection(self.target, timeout=5)
-                up.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            for s in (c, up):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self.connections += 1
-                self._socks += [c, up]
-            self._pipe(c, up, 0)
-            self._pipe(up, c, 1)
+    def relay(self, c, up):
+        for s in (c, up):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._pipe(c, up, 0)
+        self._pipe(up, c, 1)
 
     def _pipe(self, src, dst, direction=0):
         """Two threads per direction: one reads and stamps chunks, one
@@ -122,26 +139,9 @@ class DelayProxy:
     def resume(self):
         self._running.set()
 
-    def cut(self):
-        """Reset every relayed connection (RST, as a link cut looks after
-        the peer's retransmissions give up)."""
-        with self._lock:
-            socks, self._socks = self._socks, []
-        for s in socks:
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
-            except OSError:
-                pass
-
     def close(self):
-        self._stop = True
         self._running.set()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.cut()
+        super().close()
 
 
 # --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import threading
 import time
 
 import harness as h
+import netfault
 
 POLL_COLUMNS = ("pid", "application_name")
 
@@ -189,26 +190,24 @@ class Endless:
 
 # -- the proxy
 
-class RowProxy:
+def _hang_up(*socks):
+    """Ends both directions, so the other relay thread sees EOF too."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class RowProxy(netfault.Relay):
     """Relays 127.0.0.1:port to a PostgreSQL server (target_port on
     127.0.0.1), rewriting poll rows through `mutate` (see the module text).
     `polls` counts poll results seen, `connections` accepted connections."""
 
     def __init__(self, target_port, mutate=None, target_host="127.0.0.1"):
-        self.target = (target_host, target_port)
         self.mutate = mutate
         self.polls = 0
-        self.connections = 0
-        self.port = h.free_port()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        self._stop = False
-        self._socks = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._serve, daemon=True).start()
-        h.on_cleanup(self.close)
+        super().__init__((target_host, target_port))
 
     def cluster(self, **extra):
         """A [cluster] section for the daemon, through the proxy."""
@@ -217,26 +216,9 @@ class RowProxy:
         kv.update(extra)
         return kv
 
-    def _serve(self):
-        self.sock.settimeout(0.2)
-        while not self._stop:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                up = socket.create_connection(self.target, timeout=5)
-                up.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            with self._lock:
-                self.connections += 1
-                self._socks += [c, up]
-            threading.Thread(target=self._upstream, args=(c, up), daemon=True).start()
-            threading.Thread(target=self._downstream, args=(up, c), daemon=True).start()
+    def relay(self, c, up):
+        threading.Thread(target=self._upstream, args=(c, up), daemon=True).start()
+        threading.Thread(target=self._downstream, args=(up, c), daemon=True).start()
 
     @staticmethod
     def _upstream(src, dst):
@@ -248,11 +230,7 @@ class RowProxy:
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _hang_up(src, dst)
 
     def _downstream(self, src, dst):
         buf = bytearray()
@@ -294,11 +272,7 @@ class RowProxy:
                     dst.sendall(msg)
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _hang_up(src, dst)
 
     @staticmethod
     def _endless(dst, e):
@@ -314,52 +288,25 @@ class RowProxy:
             dst.sendall(chunk)
             sent += len(chunk)
 
-    def close(self):
-        self._stop = True
-        with self._lock:
-            socks, self._socks = self._socks, []
-        for s in [self.sock] + socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-
 
 # -- not PostgreSQL at all
 
-class _Listener:
-    def __init__(self):
-        self.port = h.free_port()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        self.accepted = 0
-        self._stop = False
-        self._conns = []
-        threading.Thread(target=self._serve, daemon=True).start()
-        h.on_cleanup(self.close)
+class _Listener(h.Listener):
+    """A listener that talks to each connection in a thread (self._talk)."""
 
-    def _serve(self):
-        self.sock.settimeout(0.2)
-        while not self._stop:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            self._conns.append(c)
-            threading.Thread(target=self._talk, args=(c,), daemon=True).start()
+    def __init__(self):
+        self.accepted = 0
+        self._conns = []
+        super().__init__()
+
+    def handle(self, c):
+        self.accepted += 1
+        self._conns.append(c)
+        threading.Thread(target=self._talk, args=(c,), daemon=True).start()
 
     def close(self):
-        self._stop = True
-        for s in [self.sock] + self._conns:
-            try:
-                s.close()
-            except OSError:
-                pass
+        super().close()
+        h.close_quietly(*self._conns)
 
 
 class GarbageServer(_Listener):
