@@ -919,6 +919,16 @@ def measured_memory_env():
     return {"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=4"}
 
 
+def asan_process(pid):
+    """True if the process is an AddressSanitizer build (its shadow memory
+    reserves terabytes of address space)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) > (1 << 32)     # KiB: > 4 TiB
+    return False
+
+
 def rss_kib(pid):
     """Resident memory of a process, KiB (VmRSS)."""
     with open("/proc/%d/status" % pid) as f:

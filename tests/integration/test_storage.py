@@ -8,7 +8,7 @@ each change of state once, not once per poll.
 The server logs every statement (harness.LOG_STATEMENTS), so the test knows
 how many polls the daemon received while nothing could be stored.
 
-The full disk is a 4 MiB tmpfs mounted in a private mount namespace (a
+The full disk is a 16 MiB tmpfs mounted in a private mount namespace (a
 holder process made by `unshare --mount`; the daemon joins it with
 `nsenter`), so no mount is ever left on the host: the namespace goes with
 its last process. The test reaches the files through /proc/HOLDER/root.
@@ -216,11 +216,18 @@ class Storage(h.TestCase):
         self.assertEqual(c[0]["sessions"], MANY, c)
 
     def test_disk_full(self):
-        fs = PrivateTmpfs("4m")
+        # Room for the database and a WAL of 1,000 pages (SQLite's
+        # automatic checkpoint), which a slow (ASan) run reaches.
+        fs = PrivateTmpfs("16m")
         d = self.start(NsDaemon(self.config(), fs, name="full"))
         filler = fs.host_path(os.path.join(fs.dir, "filler"))
 
         def fill():
+            inner = fs.host_path(fs.dir)
+            st = os.statvfs(inner)
+            h.log("tmpfs before the fill: %d KiB free; %s" % (
+                st.f_bavail * st.f_frsize // 1024,
+                {n: os.path.getsize(os.path.join(inner, n)) for n in os.listdir(inner)}))
             with open(filler, "wb") as f:
                 try:
                     while True:
