@@ -14,6 +14,7 @@
  * short busy timeout.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,7 @@ struct hooks {
 	bool recovered;
 	int64_t logged_client;		/* highest client id whose events
 					 * were logged */
+	bool store_failing;		/* a write failed; logged once */
 };
 
 static void pass(struct hooks *h);
@@ -211,6 +213,37 @@ prepare(struct hooks *h, const char *sql)
 	return st;
 }
 
+/*
+ * A failed write is retried every STORE_RETRY_MS while the store fails
+ * (locked, full, read-only): one line when it begins, one when it ends,
+ * not one per retry.
+ */
+static void store_warn(struct hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+store_warn(struct hooks *h, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	if (h->store_failing)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("hooks: %s; retrying every %d ms", msg, STORE_RETRY_MS);
+	h->store_failing = true;
+}
+
+static void
+store_works(struct hooks *h)
+{
+	if (!h->store_failing)
+		return;
+	log_infox("hooks: storing hook state works again");
+	h->store_failing = false;
+}
+
 /* Runs a statement that returns no rows; finalizes it. 0 or -1. */
 static int
 run_stmt(struct hooks *h, sqlite3_stmt *st, const char *what)
@@ -222,7 +255,7 @@ run_stmt(struct hooks *h, sqlite3_stmt *st, const char *what)
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		log_warnx("hooks: %s: %s", what, sqlite3_errmsg(db(h)));
+		store_warn(h, "%s: %s", what, sqlite3_errmsg(db(h)));
 		return -1;
 	}
 	return 0;
@@ -232,7 +265,7 @@ static int
 begin(struct hooks *h, const char *what)
 {
 	if (sqlite3_exec(db(h), "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		log_warnx("hooks: %s: BEGIN: %s", what, sqlite3_errmsg(db(h)));
+		store_warn(h, "%s: BEGIN: %s", what, sqlite3_errmsg(db(h)));
 		return -1;
 	}
 	return 0;
@@ -242,10 +275,12 @@ begin(struct hooks *h, const char *what)
 static int
 end_txn(struct hooks *h, int ok, const char *what)
 {
-	if (ok == 0 && sqlite3_exec(db(h), "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+	if (ok == 0 && sqlite3_exec(db(h), "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		store_works(h);
 		return 0;
+	}
 	if (ok == 0)
-		log_warnx("hooks: %s: COMMIT: %s", what, sqlite3_errmsg(db(h)));
+		store_warn(h, "%s: COMMIT: %s", what, sqlite3_errmsg(db(h)));
 	if (!sqlite3_get_autocommit(db(h)))
 		sqlite3_exec(db(h), "ROLLBACK", NULL, NULL, NULL);
 	return -1;
@@ -747,7 +782,7 @@ claim(struct hooks *h, struct run *r)
 			r->attempt = sqlite3_column_int64(st, 0);
 			rc = 0;
 		} else {
-			log_warnx("hooks: starting a hook: %s", sqlite3_errmsg(db(h)));
+			store_warn(h, "starting a hook: %s", sqlite3_errmsg(db(h)));
 		}
 		sqlite3_finalize(st);
 	}

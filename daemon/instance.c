@@ -45,6 +45,7 @@ struct instance {
 	bool ok;
 	int64_t timer_due_mono;		/* when `timer` fires (WAITING, IDLE) */
 	int64_t state_since_mono;
+	bool warned_bad_rows;		/* malformed rows were logged */
 };
 
 static const char *const state_names[] = {
@@ -593,6 +594,43 @@ count_new(struct poll_record *r, int64_t *new_seen, const char *datname)
 	}
 }
 
+/*
+ * A session row names its session (pid, backend start) and says whether it
+ * is SSL; a row without them (a hostile or broken server) would be stored
+ * as a session or client that never was.
+ */
+static bool
+session_row_ok(const PGresult *res, int row, int32_t *pid, int64_t *bs)
+{
+	const char *p = PQgetvalue(res, row, STATQ_COL_PID);
+	const char *b = PQgetvalue(res, row, STATQ_COL_BACKEND_START_US);
+	char *end1, *end2;
+	long v;
+
+	if (PQgetisnull(res, row, STATQ_COL_PID) || PQgetisnull(res, row, STATQ_COL_BACKEND_START_US) ||
+	    PQgetisnull(res, row, STATQ_COL_SSL))
+		return false;
+	v = strtol(p, &end1, 10);
+	*bs = strtoll(b, &end2, 10);
+	*pid = (int32_t)v;
+	return *p && !*end1 && *b && !*end2 && v > 0 && v <= INT32_MAX;
+}
+
+/*
+ * The arrays were sized for every row being a new client and session; a
+ * record may wait in the writer's queue, whose bound counts what is used.
+ */
+static void
+shrink_record(struct poll_record *r)
+{
+	void *p;
+
+	if ((p = realloc(r->clients, (r->nclients ? r->nclients : 1) * sizeof(*r->clients))))
+		r->clients = p;
+	if ((p = realloc(r->new_sessions, (r->n_new ? r->n_new : 1) * sizeof(*r->new_sessions))))
+		r->new_sessions = p;
+}
+
 /* Turns the poll's rows into r. Returns NULL, or what went wrong. */
 static const char *
 build_record(struct instance *in, const PGresult *res, struct poll_record *r)
@@ -601,6 +639,7 @@ build_record(struct instance *in, const PGresult *res, struct poll_record *r)
 	struct obs_index ix = { NULL, 16 };
 	struct poll_ctx ctx = { in, r, false };
 	int64_t *new_seen = NULL;
+	int bad = 0;
 
 	if (PQnfields(res) != STATQ_COL_COUNT)
 		return "poll query returned an unexpected shape";
@@ -621,8 +660,10 @@ build_record(struct instance *in, const PGresult *res, struct poll_record *r)
 
 		if (PQgetvalue(res, i, STATQ_COL_KIND)[0] != 'a')
 			continue;
-		pid = (int32_t)strtol(PQgetvalue(res, i, STATQ_COL_PID), NULL, 10);
-		bs = strtoll(PQgetvalue(res, i, STATQ_COL_BACKEND_START_US), NULL, 10);
+		if (!session_row_ok(res, i, &pid, &bs)) {
+			bad++;
+			continue;
+		}
 		row_key(res, i, &k);
 		recorded = !value_true(res, i, STATQ_COL_OWN) && !excluded(in, &k);
 		if ((seen = tracker_see(in->tracker, pid, bs, recorded)) < 0)
@@ -637,11 +678,20 @@ build_record(struct instance *in, const PGresult *res, struct poll_record *r)
 		if (ci < 0)
 			goto oom;
 		r->clients[ci].samples++;
+		/* A session that changed its identity (SET application_name) is
+		 * one session more of the new client, not a new session. */
+		if (tracker_identity(in->tracker, pid, bs, hash_key(&k) | 1) && !seen)
+			r->clients[ci].new_sessions++;
 		if (seen) {
 			r->clients[ci].new_sessions++;
 			r->new_sessions[r->n_new++] = (struct session_ref){ .pid = pid,
 				.backend_start_us = bs, .client = (size_t)ci };
 		}
+	}
+	if (bad && !in->warned_bad_rows) {
+		olog(LVL_WARNING, &in->obj, "skipped %d session rows without a valid pid, "
+		     "backend_start or ssl (logged once)", bad);
+		in->warned_bad_rows = true;
 	}
 	tracker_finish(in->tracker, on_ended, &ctx);
 	r->counters_known = in->server_version >= STATQ_SESSIONS_VERSION;
@@ -653,6 +703,7 @@ build_record(struct instance *in, const PGresult *res, struct poll_record *r)
 	tracker_counters_done(in->tracker);
 	free(ix.slot);
 	free(new_seen);
+	shrink_record(r);
 	return ctx.oom ? "out of memory" : NULL;
 oom:
 	free(ix.slot);

@@ -14,6 +14,7 @@ struct slot {
 	uint8_t recorded;
 	uint32_t polls;
 	uint64_t gen;		/* the poll that last saw it */
+	uint64_t ident;		/* its client's identity; 0 unknown */
 };
 
 struct counter {
@@ -148,6 +149,19 @@ tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recor
 		}
 	}
 	return insert(t, pid, backend_start_us, recorded, 1);
+}
+
+int
+tracker_identity(struct tracker *t, int32_t pid, int64_t backend_start_us, uint64_t ident)
+{
+	struct slot *s;
+	uint64_t was;
+
+	if (t->cap == 0 || (s = lookup(t, pid, backend_start_us))->used != 1)
+		return 0;
+	was = s->ident;
+	s->ident = ident;
+	return was != 0 && was != ident;
 }
 
 void

@@ -33,6 +33,14 @@ void tracker_begin(struct tracker *t);
  */
 int tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded);
 /*
+ * Records `ident` (a digest of the client identity, never 0) as the client
+ * of a session seen in this poll. Returns 1 when the session was known
+ * under another identity before (e.g. SET application_name: the session
+ * now also counts for a new client), 0 when it was the same or not known
+ * yet (a new session, or one preloaded after a restart).
+ */
+int tracker_identity(struct tracker *t, int32_t pid, int64_t backend_start_us, uint64_t ident);
+/*
  * Ends the poll: calls fn for every recorded session not seen in it (then
  * forgets all sessions not seen). single_poll: it was seen in one poll.
  */

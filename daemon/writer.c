@@ -119,6 +119,11 @@ writer_flush(struct writer *w)
 			w->failing = true;
 			break;
 		}
+		/* After the COMMIT: a test that kills the daemon at random knows
+		 * every poll logged here must be in the file. */
+		log_debugx("stored the poll of instance %lld at %lld ms (%s)",
+			   (long long)w->head->r->instance_id, (long long)w->head->r->at_ms,
+			   w->head->r->ok ? "ok" : "failed");
 		pop(w);
 		done++;
 	}

@@ -412,23 +412,42 @@ def _pg_template():
         return d
 
 
+# Server settings that log every statement with its duration, so a test can
+# count the polls the server answered (poll_statements()).
+LOG_STATEMENTS_PREFIX = "@@@ "
+LOG_STATEMENTS = {"log_min_duration_statement": 0,
+                  "log_line_prefix": LOG_STATEMENTS_PREFIX + "%m [%p] %a@%d "}
+_POLL_RE = re.compile(r"duration: [0-9.]+ ms\s+(statement|execute [^:]*): .*"
+                      r"(pg_stat_ssl|pg_stat_get_activity)", re.S)
+
+
+def poll_statements(server, since=0):
+    """Completed poll statements of sslhistd in the log of `server` (started
+    with conf=LOG_STATEMENTS) after byte offset `since`, one entry each."""
+    text = server.log_text()[since:]
+    entries = text.split("\n" + LOG_STATEMENTS_PREFIX)
+    return [e for e in entries if " sslhistd@" in e.split("\n", 1)[0] and _POLL_RE.search(e)]
+
+
 class PgServer:
     """A throwaway PostgreSQL 15 server on 127.0.0.1.
 
     ssl: serve TLS (ssl=on) with a certificate issued by `ca` (a CA; made on
-    demand when None). listen: listen_addresses. conf: extra postgresql.conf
+    demand when None). listen: listen_addresses. netns: a netfault.NetNs
+    to run in, reached at `listen` (then `host`). conf: extra postgresql.conf
     settings (dict). Attributes: port, host ('127.0.0.1'), datadir, sockdir,
     logfile, ca, cert, key. Started by the constructor unless start=False.
     """
     _n = 0
 
     def __init__(self, ssl=True, ca=None, port=None, conf=None, name=None,
-                 listen="127.0.0.1", cert_dns=(), start=True):
+                 listen="127.0.0.1", cert_dns=(), start=True, netns=None):
         PgServer._n += 1
         self.name = name or "pg%d" % PgServer._n
         self.ssl = ssl
         self.ca = ca
-        self.host = "127.0.0.1"
+        self.netns = netns      # a netfault.NetNs to run in (host: listen)
+        self.host = listen if netns else "127.0.0.1"
         self.port = port or free_port()
         self.base = subdir("srv-%s" % self.name, owner=PG_USER, mode=0o755)
         self.datadir = os.path.join(self.base, "data")
@@ -461,7 +480,8 @@ class PgServer:
                 f.write("%s = %s\n" % (k, _pg_quote(v)))
         with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\n")
-            for net in ("127.0.0.1/32", "::1/128"):
+            # In a namespace of its own, clients come over a veth.
+            for net in ("127.0.0.1/32", "::1/128") + (("0.0.0.0/0",) if netns else ()):
                 f.write("hostssl all all %s trust\n" % net)
                 f.write("hostnossl all all %s trust\n" % net)
         on_cleanup(self.cleanup)
@@ -472,7 +492,8 @@ class PgServer:
 
     def start(self, timeout=60):
         """pg_ctl -w start (same port, same data)."""
-        run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
+        run((self.netns.exec_prefix() if self.netns else []) +
+            as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
                          "-l", self.logfile, "-w", "-t", str(timeout), "start"]),
             timeout=timeout + 10)
 
@@ -678,6 +699,12 @@ class Session:
         return wait_until(seen, timeout, "session %s visible on %s"
                           % (self.application_name, self.server.name))
 
+    def send(self, sql):
+        """Runs `sql` in the held session (psql reads it from its stdin; the
+        session stays open). Returns at once."""
+        self.proc.stdin.write(sql.encode("utf-8", "surrogateescape") + b"\n")
+        self.proc.stdin.flush()
+
     def close(self, timeout=5):
         if self.proc.poll() is None:
             try:
@@ -732,27 +759,23 @@ def _clean_env():
 # --------------------------------------------------------------------------
 # A listener that never answers
 
-class Blackhole:
-    """Accepts TCP connections on 127.0.0.1 and never sends a byte.
+class Listener:
+    """Base of the tests' TCP servers: listens on (listen, free_port()) and
+    hands every accepted connection to self.handle(conn), in its accept
+    thread; closed at exit. Subclasses set their own state before calling
+    this __init__ (the thread starts in it)."""
 
-    `accepted` holds (accept_time, close_time or None) per connection, in
-    time.monotonic() seconds; close_time is when the peer closed.
-    """
-
-    def __init__(self):
+    def __init__(self, listen="127.0.0.1", backlog=64):
         self.port = free_port()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        self.accepted = []
-        self._lock = threading.Lock()
+        self.sock.bind((listen, self.port))
+        self.sock.listen(backlog)
         self._stop = False
-        self._conns = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        threading.Thread(target=self._accept_loop, daemon=True).start()
         on_cleanup(self.close)
 
-    def _serve(self):
+    def _accept_loop(self):
         self.sock.settimeout(0.2)
         while not self._stop:
             try:
@@ -761,11 +784,44 @@ class Blackhole:
                 continue
             except OSError:
                 return
-            with self._lock:
-                idx = len(self.accepted)
-                self.accepted.append([time.monotonic(), None])
-                self._conns.append(c)
-            threading.Thread(target=self._hold, args=(c, idx), daemon=True).start()
+            self.handle(c)
+
+    def handle(self, conn):
+        raise NotImplementedError
+
+    def close(self):
+        self._stop = True
+        close_quietly(self.sock)
+
+
+def close_quietly(*socks):
+    """Closes sockets that may be closed already."""
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+class Blackhole(Listener):
+    """Accepts TCP connections on 127.0.0.1 and never sends a byte.
+
+    `accepted` holds (accept_time, close_time or None) per connection, in
+    time.monotonic() seconds; close_time is when the peer closed.
+    """
+
+    def __init__(self):
+        self.accepted = []
+        self._lock = threading.Lock()
+        self._conns = []
+        super().__init__()
+
+    def handle(self, c):
+        with self._lock:
+            idx = len(self.accepted)
+            self.accepted.append([time.monotonic(), None])
+            self._conns.append(c)
+        threading.Thread(target=self._hold, args=(c, idx), daemon=True).start()
 
     def _hold(self, c, idx):
         try:
@@ -777,16 +833,8 @@ class Blackhole:
             self.accepted[idx][1] = time.monotonic()
 
     def close(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        for c in self._conns:
-            try:
-                c.close()
-            except OSError:
-                pass
+        super().close()
+        close_quietly(*self._conns)
 
 
 # --------------------------------------------------------------------------
@@ -799,6 +847,33 @@ def bin_path(name):
         here = os.path.dirname(os.path.abspath(__file__))
         d = os.path.join(here, "..", "..", "build")
     return os.path.join(os.path.abspath(d), name)
+
+
+def sslhist(*args, db=None, user=None, check_rc=None, env=None):
+    """Runs the query tool; returns (rc, stdout bytes, stderr text). `user`
+    runs it through runuser; check_rc raises unless it exits so."""
+    argv = [bin_path("sslhist")]
+    if db:
+        argv += ["--db", db]
+    argv += [os.fsencode(a) if isinstance(a, str) else a for a in args]
+    if user:
+        argv = ["runuser", "-u", user, "--"] + argv
+    e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    e.update(env or {})
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                       timeout=60)
+    err = r.stderr.decode("utf-8", "replace")
+    if check_rc is not None and r.returncode != check_rc:
+        raise AssertionError("sslhist %s: exit %d, want %d\nstderr: %s\nstdout: %r"
+                             % (" ".join(map(str, args)), r.returncode, check_rc, err,
+                                r.stdout[:2000]))
+    return r.returncode, r.stdout, err
+
+
+def sslhist_json(db, *args):
+    """`sslhist ARGS --format json` on `db`, parsed (strict UTF-8)."""
+    _rc, out, _err = sslhist(*args, "--format", "json", db=db, check_rc=0)
+    return json.loads(out.decode("utf-8"))
 
 
 def write_config(path, cfg, mode=0o600):
@@ -834,6 +909,33 @@ def cluster_for(server, user="monitor", dbname="postgres", sslmode=None, ca=None
         kv["sslrootcert"] = ca.cert
     kv.update(extra)
     return kv
+
+
+def measured_memory_env():
+    """Environment for a daemon whose memory a test measures: ASan keeps
+    freed memory in a quarantine (256 MiB by default) that would hide what
+    the daemon itself holds; a small one shows it. Other builds ignore it."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=4"}
+
+
+def asan_process(pid):
+    """True if the process is an AddressSanitizer build (its shadow memory
+    reserves terabytes of address space)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) > (1 << 32)     # KiB: > 4 TiB
+    return False
+
+
+def rss_kib(pid):
+    """Resident memory of a process, KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 class Daemon:
@@ -875,8 +977,10 @@ class Daemon:
 
     def start(self, *extra, env=None):
         """Starts the long-running daemon; stderr goes to self.logfile.
-        env: variables added to its environment (e.g. NOTIFY_SOCKET)."""
+        `env` adds to (or overrides) its environment (e.g. NOTIFY_SOCKET)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
+        if getattr(self, "_log", None):
+            self._log.close()
         self._log = open(self.logfile, "ab")
         e = _clean_env()
         e.update(env or {})

@@ -79,10 +79,7 @@ class DnsStub:
 
     def close(self):
         self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        h.close_quietly(self.sock)
 
 
 class NamedDaemon(h.Daemon):

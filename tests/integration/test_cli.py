@@ -60,24 +60,7 @@ def ident(s):
     return '"%s"' % s.replace('"', '""')
 
 
-def sslhist(*args, db=None, user=None, check_rc=None, env=None):
-    """Runs the tool; returns (rc, stdout bytes, stderr text)."""
-    argv = [h.bin_path("sslhist")]
-    if db:
-        argv += ["--db", db]
-    argv += [os.fsencode(a) if isinstance(a, str) else a for a in args]
-    if user:
-        argv = ["runuser", "-u", user, "--"] + argv
-    e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-    e.update(env or {})
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
-                       timeout=60)
-    err = r.stderr.decode("utf-8", "replace")
-    if check_rc is not None and r.returncode != check_rc:
-        raise AssertionError("sslhist %s: exit %d, want %d\nstderr: %s\nstdout: %r"
-                             % (" ".join(map(str, args)), r.returncode, check_rc, err,
-                                r.stdout[:2000]))
-    return r.returncode, r.stdout, err
+sslhist = h.sslhist
 
 
 def decode_strict(data):

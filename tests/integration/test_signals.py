@@ -7,32 +7,19 @@ signal, followed by the next one, was received by the daemon and must be in
 the store after the daemon exits.
 """
 import os
-import re
 import signal
 import time
 
 import harness as h
 
-POLL_RE = re.compile(r"duration: [0-9.]+ ms\s+(statement|execute [^:]*): .*"
-                     r"(pg_stat_ssl|pg_stat_get_activity)", re.S)
-PREFIX = "@@@ "
-
-
-def poll_statements(server, since=0):
-    """Completed poll statements of sslhistd in the server log after byte
-    offset `since` (each a log entry; multi-line statements included)."""
-    text = server.log_text()[since:]
-    entries = text.split("\n" + PREFIX)
-    return [e for e in entries if " sslhistd@" in e.split("\n", 1)[0] and POLL_RE.search(e)]
+poll_statements = h.poll_statements
 
 
 class Signals(h.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.ca = h.CA("ca1")
-        cls.srv = h.PgServer(ssl=True, ca=cls.ca, name="logged", conf={
-            "log_min_duration_statement": 0,
-            "log_line_prefix": PREFIX + "%m [%p] %a@%d "})
+        cls.srv = h.PgServer(ssl=True, ca=cls.ca, name="logged", conf=h.LOG_STATEMENTS)
         cls.base = h.Session(cls.srv, "app1", "appdb", "require", "sig-base")
         cls.base.wait_visible()
 

@@ -64,6 +64,32 @@ test_sessions(void)
 }
 
 static void
+test_identity(void)
+{
+	struct tracker *t = tracker_new();
+
+	/* Unknown session, first identity, same again, then another one. */
+	CHECK_INT(tracker_identity(t, 5, 50, 0xa1), 0);
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 5, 50, true), 1);
+	CHECK_INT(tracker_identity(t, 5, 50, 0xa1), 0);
+	tracker_finish(t, NULL, NULL);
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 5, 50, true), 0);
+	CHECK_INT(tracker_identity(t, 5, 50, 0xa1), 0);
+	CHECK_INT(tracker_identity(t, 5, 50, 0xb3), 1);
+	CHECK_INT(tracker_identity(t, 5, 50, 0xb3), 0);
+	tracker_finish(t, NULL, NULL);
+	/* A session preloaded after a restart adopts its identity silently. */
+	CHECK_INT(tracker_preload(t, 6, 60), 0);
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 6, 60, true), 0);
+	CHECK_INT(tracker_identity(t, 6, 60, 0xc5), 0);
+	tracker_finish(t, NULL, NULL);
+	tracker_free(t);
+}
+
+static void
 test_growth(void)
 {
 	struct tracker *t = tracker_new();
@@ -126,6 +152,7 @@ int
 main(void)
 {
 	test_sessions();
+	test_identity();
 	test_growth();
 	test_counters();
 	return check_done();
