@@ -4,7 +4,9 @@
  * real reader, line checks and fstat() run), then config_print().
  *
  * Checked beyond "no crash":
- * - a failure names FILE:LINE with a line of the file;
+ * - a failure names FILE:LINE with a line of the file; a file with a NUL
+ *   byte or a line longer than config.h allows never loads (libinih
+ *   would cut it and read the rest as a new line);
  * - a loaded configuration keeps every promise of config.h and SPEC
  *   section 2 (interval >= 100ms, jitter <= 50%, ports 1..65535, one
  *   endpoint for discover, sslmode always set and valid, only libpq
@@ -126,6 +128,24 @@ lines_of(const uint8_t *data, size_t size)
 	for (i = 0; i < size; i++)
 		n += data[i] == '\n';
 	return n + (size > 0 && data[size - 1] != '\n');
+}
+
+/* What config.h promises a loaded file never had. */
+static void
+check_loadable(const uint8_t *data, size_t size)
+{
+	size_t i, start = 0, len;
+
+	FUZZ_ASSERT(memchr(data, 0, size) == NULL, "a file with a NUL byte loaded");
+	for (i = 0; i <= size; i++) {
+		if (i < size && data[i] != '\n')
+			continue;
+		len = i - start;
+		while (len > 0 && (data[start + len - 1] == '\r' || data[start + len - 1] == '\n'))
+			len--;
+		FUZZ_ASSERT(len <= 197, "a line of %zu characters loaded", len);
+		start = i + 1;
+	}
 }
 
 static void
@@ -297,6 +317,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(!warned || readable, "password warning for a private file: %s",
 		    logged);
 		FUZZ_ASSERT(warned || logged[0] == '\0', "unexpected log: %s", logged);
+		check_loadable(data, size);
 		if ((out = open_memstream(&printed, &plen)) == NULL)
 			abort();
 		config_print(cfg, out);

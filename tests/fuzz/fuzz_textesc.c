@@ -10,12 +10,18 @@
  * a cut value stays within its limit, ends with the marker and is a prefix
  * of the whole one. utf8_decode() agrees with the RFC 3629 table at every
  * offset, and every code point encoded decodes back.
+ *
+ * The other readers of strings from servers ride along: driver_guess() of
+ * an application name is NULL or a name from its table, and rdsca_name()
+ * of an issuer DN is an RDS CA name or the issuer itself, cut to fit.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver.h"
 #include "fuzzutil.h"
+#include "rdsca.h"
 #include "textesc.h"
 #include "utf8.h"
 
@@ -143,6 +149,33 @@ check_roundtrip(const unsigned char *s, size_t n)
 	}
 }
 
+static void
+check_server_names(const char *s, size_t buflen)
+{
+	static const char *const cas[] = { "rds-ca-2019", "rds-ca-rsa2048-g1",
+		"rds-ca-rsa4096-g1", "rds-ca-ecc384-g1" };
+	const char *drv = driver_guess(s);
+	char buf[64];
+	size_t i, n;
+	bool rds = false;
+
+	if (drv != NULL) {
+		FUZZ_ASSERT(drv[0] != '\0' && strlen(drv) < 32, "driver \"%s\"", drv);
+		for (i = 0; drv[i]; i++)
+			FUZZ_ASSERT(drv[i] > ' ' && drv[i] < 0x7f, "driver name byte 0x%02x", drv[i]);
+		FUZZ_ASSERT(!(driver_verifies_by_default(drv) && driver_is_libpq(drv)),
+		    "%s both verifies by default and is libpq", drv);
+	}
+	memset(buf, 'x', sizeof(buf));
+	FUZZ_ASSERT(rdsca_name(s, buf, buflen) == buf, "rdsca_name result");
+	n = strlen(buf);
+	FUZZ_ASSERT(n < buflen, "rdsca_name wrote %zu bytes into %zu", n + 1, buflen);
+	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++)
+		rds = rds || (strncmp(cas[i], buf, n) == 0 && (n == strlen(cas[i]) || n == buflen - 1));
+	FUZZ_ASSERT(rds || strncmp(buf, s, n) == 0, "rdsca_name(\"%s\") = \"%s\"", s, buf);
+	FUZZ_ASSERT(rds || n == strlen(s) || n == buflen - 1, "issuer cut short");
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -152,6 +185,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	s = fuzz_cstr(data + 1, size - 1);
 	check_escape(s, data[0] % 64);
+	check_server_names(s, 1 + data[0] % 63);
 	check_decoder(data + 1, size - 1);
 	check_roundtrip(data + 1, size - 1);
 	free(s);
