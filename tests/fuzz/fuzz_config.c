@@ -38,7 +38,7 @@
 #define SECRET "PWSECRET"
 #define MARKER "\x01MARK\x01"
 
-static int conf_fd = -1, log_fd = -1;
+static int conf_fd = -1;
 static char conf_path[64];
 static PQconninfoOption *pq_keywords;
 
@@ -51,9 +51,8 @@ setup(void)
 	unsetenv("JOURNAL_STREAM");
 	log_init("fuzz_config", LVL_INFO);
 	conf_fd = memfd_create("fuzz_config", 0);
-	log_fd = memfd_create("fuzz_config_log", 0);
 	pq_keywords = PQconninfoParse("", NULL);
-	if (conf_fd < 0 || log_fd < 0 || pq_keywords == NULL)
+	if (conf_fd < 0 || pq_keywords == NULL)
 		abort();
 	snprintf(conf_path, sizeof(conf_path), "/proc/self/fd/%d", conf_fd);
 }
@@ -61,36 +60,8 @@ setup(void)
 static void
 write_fd(int fd, const uint8_t *data, size_t size)
 {
-	/* The offset too: stderr shares it while it points at log_fd. */
-	if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0 ||
-	    (size > 0 && pwrite(fd, data, size, 0) != (ssize_t)size))
+	if (ftruncate(fd, 0) != 0 || (size > 0 && pwrite(fd, data, size, 0) != (ssize_t)size))
 		abort();
-}
-
-/* The text written to stderr while config_load() runs (fresh string). */
-static char *
-load_capturing(struct config **cfg, char *err, size_t errlen)
-{
-	int saved;
-	off_t n;
-	char *text;
-
-	write_fd(log_fd, NULL, 0);
-	fflush(stderr);
-	if ((saved = dup(STDERR_FILENO)) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
-		abort();
-	*cfg = config_load(conf_path, err, errlen);
-	fflush(stderr);
-	if (dup2(saved, STDERR_FILENO) < 0)
-		abort();
-	close(saved);
-	if ((n = lseek(log_fd, 0, SEEK_END)) < 0)
-		abort();
-	text = fuzz_xmalloc((size_t)n + 1);
-	if (n > 0 && pread(log_fd, text, (size_t)n, 0) != n)
-		abort();
-	text[n] = '\0';
-	return text;
 }
 
 /* Does every "PWSECRET" of the input sit in a `password = ...` line? */
@@ -295,7 +266,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config *cfg;
 	char err[2048], *logged, *printed = NULL;
-	size_t plen = 0;
+	size_t plen = 0, loglen;
 	bool readable = size & 1, guard;
 	FILE *out;
 
@@ -304,7 +275,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fchmod(conf_fd, readable ? 0644 : 0600) != 0)
 		abort();
 	guard = secret_only_in_password_lines((const char *)data, size);
-	logged = load_capturing(&cfg, err, sizeof(err));
+	fuzz_capture_begin();
+	cfg = config_load(conf_path, err, sizeof(err));
+	logged = fuzz_capture_end(&loglen);
 	if (cfg == NULL) {
 		check_error(err, data, size);
 		FUZZ_ASSERT(logged[0] == '\0', "a failed load logged: %s", logged);

@@ -11,6 +11,10 @@
  * of the whole one. utf8_decode() agrees with the RFC 3629 table at every
  * offset, and every code point encoded decodes back.
  *
+ * The daemon's log escapes the same way: a log line about a cluster and
+ * instance named s, with s in the message, is one line that holds nothing
+ * a terminal would obey and unescapes to exactly what was logged.
+ *
  * The other readers of strings from servers ride along: driver_guess() of
  * an application name is NULL or a name from its table, and rdsca_name()
  * of an issuer DN is an RDS CA name or the issuer itself, cut to fit.
@@ -21,6 +25,7 @@
 
 #include "driver.h"
 #include "fuzzutil.h"
+#include "log.h"
 #include "rdsca.h"
 #include "textesc.h"
 #include "utf8.h"
@@ -150,6 +155,33 @@ check_roundtrip(const unsigned char *s, size_t n)
 }
 
 static void
+check_log(const char *s)
+{
+	static bool ready;
+	struct log_obj obj = { s, s };
+	size_t n, plain, len = strlen(s);
+	char *out, *back, *want;
+
+	if (!ready) {
+		unsetenv("JOURNAL_STREAM");
+		log_init("fuzz_textesc", LVL_INFO);
+		ready = true;
+	}
+	fuzz_capture_begin();
+	olog(LVL_WARNING, &obj, "%s", s);
+	out = fuzz_capture_end(&n);
+	FUZZ_ASSERT(n > 0 && memchr(out, '\n', n) == out + n - 1, "not one log line");
+	back = check_and_unescape(out, n - 1, &plain);
+	want = fuzz_xmalloc(3 * len + 32);
+	sprintf(want, "fuzz_textesc: warning: %s/%s: %s", s, s, s);
+	FUZZ_ASSERT(plain == strlen(want) && memcmp(back, want, plain) == 0,
+	    "the log line does not unescape to what was logged");
+	free(want);
+	free(back);
+	free(out);
+}
+
+static void
 check_server_names(const char *s, size_t buflen)
 {
 	static const char *const cas[] = { "rds-ca-2019", "rds-ca-rsa2048-g1",
@@ -186,6 +218,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = fuzz_cstr(data + 1, size - 1);
 	check_escape(s, data[0] % 64);
 	check_server_names(s, 1 + data[0] % 63);
+	check_log(s);
 	check_decoder(data + 1, size - 1);
 	check_roundtrip(data + 1, size - 1);
 	free(s);

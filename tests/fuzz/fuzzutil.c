@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 void
 fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ...)
@@ -52,6 +54,43 @@ fuzz_contains(const char *hay, size_t n, const char *needle)
 		if (hay[i] == needle[0] && memcmp(hay + i, needle, k) == 0)
 			return true;
 	return false;
+}
+
+/* ---- stderr capture ---- */
+
+static int capture_fd = -1, saved_stderr = -1;
+
+void
+fuzz_capture_begin(void)
+{
+	if (capture_fd < 0 && (capture_fd = memfd_create("fuzz_stderr", 0)) < 0)
+		abort();
+	/* The offset too: fd 2 shares it once it points at capture_fd. */
+	if (ftruncate(capture_fd, 0) != 0 || lseek(capture_fd, 0, SEEK_SET) != 0)
+		abort();
+	fflush(stderr);
+	if ((saved_stderr = dup(STDERR_FILENO)) < 0 || dup2(capture_fd, STDERR_FILENO) < 0)
+		abort();
+}
+
+char *
+fuzz_capture_end(size_t *len)
+{
+	off_t n;
+	char *text;
+
+	fflush(stderr);
+	if (dup2(saved_stderr, STDERR_FILENO) < 0)
+		abort();
+	close(saved_stderr);
+	if ((n = lseek(capture_fd, 0, SEEK_END)) < 0)
+		abort();
+	text = fuzz_xmalloc((size_t)n + 1);
+	if (n > 0 && pread(capture_fd, text, (size_t)n, 0) != n)
+		abort();
+	text[n] = '\0';
+	*len = (size_t)n;
+	return text;
 }
 
 /* ---- input consumer ---- */

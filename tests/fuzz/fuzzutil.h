@@ -38,6 +38,14 @@ char *fuzz_cstr(const uint8_t *data, size_t size);
 /* Does hay[0..n) contain the NUL-terminated needle? */
 bool fuzz_contains(const char *hay, size_t n, const char *needle);
 
+/*
+ * Captures what is written to stderr (fd 2, through stdio or not) between
+ * begin and end into a memfd; end returns it as a fresh NUL-terminated
+ * string with its length in *len. Not nested.
+ */
+void fuzz_capture_begin(void);
+char *fuzz_capture_end(size_t *len);
+
 /* Bytes of the input taken in order; past the end everything is 0. */
 struct fdp {
 	const uint8_t *d;
