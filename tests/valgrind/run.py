@@ -9,8 +9,9 @@ build. Needs root, as the integration tests do (tests/integration/harness.py
 starts real PostgreSQL 15 servers).
 
 What the daemon goes through while valgrind watches:
-  * two clusters: A over TLS (verify-full), B without TLS, polled every
-    300 ms, with psql clients on both;
+  * two clusters: A over TLS (verify-full), B without TLS and with a
+    password_command (run before every connection), polled every 300 ms,
+    with psql clients on both;
   * hooks: on_new_client and on_non_ssl run one script whose behaviour the
     client's application name picks: `vg-ok` succeeds, `vg-flaky` fails
     once and succeeds when retried, `vg-slow` outlasts hook_timeout every
@@ -36,6 +37,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness as h  # noqa: E402
 
 VG_ERROR = 99
+TOKEN = "vg-token-never-stored-5e1f"
 HOOK = r"""#!/bin/sh
 # $1: directory for state. The application name picks what happens.
 cat > /dev/null
@@ -99,6 +101,10 @@ def main():
     with open(hook, "w") as f:
         f.write(HOOK)
     os.chmod(hook, 0o755)
+    pw = os.path.join(hookdir, "token.sh")
+    with open(pw, "w") as f:
+        f.write("#!/bin/sh\necho %s\n" % TOKEN)
+    os.chmod(pw, 0o755)
     sessions = [h.Session(srv_a, "app1", "appdb", "require", "vg-ok-a"),
                 h.Session(srv_b, "app2", "appdb", "disable", "vg-ok-b"),
                 h.Session(srv_a, "app1", "appdb", "require", "vg-flaky-a"),
@@ -111,7 +117,7 @@ def main():
             "on_new_client": "%s %s" % (hook, hookdir),
             "on_non_ssl": "%s %s" % (hook, hookdir)}
     cfg = {"sslhistd": dict(base), "cluster a": h.cluster_for(srv_a),
-           "cluster b": h.cluster_for(srv_b)}
+           "cluster b": h.cluster_for(srv_b, password_command=pw)}
     vglog = os.path.join(h.workdir(), "valgrind.log")
     d = VgDaemon(cfg, vglog)
     d.start()
@@ -200,7 +206,9 @@ def report(d, vglog, t_start):
     if rc != 0:
         print("FAILED: sslhistd exited %d\n%s" % (rc, d.log_text()[-3000:]))
         return 1
-    print("OK: no invalid access, no definite leak")
+    h.assert_secret_absent(TOKEN, d)
+    print("OK: no invalid access, no definite leak; the password_command's token "
+          "is nowhere in the log, the database or any output")
     return 0
 
 
