@@ -17,6 +17,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "textesc.h"
 
 static const char *log_progname = "sslhist";
 static enum log_level log_level = LVL_INFO;
@@ -106,72 +107,16 @@ log_level_parse(const char *s)
 }
 
 /*
- * Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if the
- * bytes there are not one: overlong forms, surrogates and code points
- * above U+10FFFF are invalid.
- */
-static size_t
-utf8_seq_len(const unsigned char *p, size_t n)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	/* C1 controls (U+0080..U+009F) include CSI, which terminals obey. */
-	if (len == 2 && cp < 0xa0)
-		return 0;
-	return len;
-}
-
-/*
- * Escapes src into a new string: control characters, backslash, C1
- * controls and bytes that are not valid UTF-8 become \xHH. Returns NULL
- * on ENOMEM.
+ * Messages carry strings from monitored servers and may be read on a
+ * terminal (stderr) or through journalctl: they are escaped as the query
+ * tool's tables are (textesc.h), so a log line can hold no control
+ * character, C1 control, bidirectional override or line separator, nor
+ * invalid UTF-8. NULL on ENOMEM.
  */
 static char *
 log_escape(const char *src)
 {
-	const unsigned char *p = (const unsigned char *)src;
-	size_t n = strlen(src), i = 0, o = 0, len;
-	char *out = malloc(n * 4 + 1);
-
-	if (out == NULL)
-		return NULL;
-	while (i < n) {
-		len = utf8_seq_len(p + i, n - i);
-		if (len == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\'))
-			len = 0;
-		if (len == 0) {
-			snprintf(out + o, 5, "\\x%02x", p[i]);
-			o += 4;
-			i++;
-			continue;
-		}
-		memcpy(out + o, p + i, len);
-		o += len;
-		i += len;
-	}
-	out[o] = '\0';
-	return out;
+	return textesc_dup(src, 0);
 }
 
 static char *format_message(const char *, va_list, int)

@@ -2,9 +2,10 @@
  * log.h: one log line per event, to the journal with structured fields when
  * stderr is connected to it (JOURNAL_STREAM), else to stderr.
  *
- * Every message is formatted first and then escaped: control characters and
- * invalid UTF-8 (which monitored servers may send in any name) never reach a
- * terminal or the journal raw. Messages about an instance carry its identity
+ * Every message is formatted first and then escaped as textesc.h escapes
+ * for tables: control characters, C1 controls, bidirectional overrides,
+ * line separators and invalid UTF-8 (which monitored servers may send in
+ * any name) never reach a terminal or the journal raw. Messages about an instance carry its identity
  * as SSLHIST_CLUSTER / SSLHIST_INSTANCE fields and as a "cluster/instance: "
  * prefix on stderr.
  */

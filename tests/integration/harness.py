@@ -24,6 +24,8 @@ What it provides
 * ``Blackhole``: a TCP listener that accepts and never answers.
 * ``wait_until()`` and ``TestCase`` (unittest with context-printing asserts),
   ``main()`` which runs a test file and prints a summary.
+* ``assert_secret_absent()``: a password is nowhere in logs, the database or
+  any output of either program.
 
 Ports are picked so that concurrent test processes never collide: a port is
 used only after its lock file under /tmp/sslhist-ports is locked (flock, held
@@ -1131,6 +1133,66 @@ class Daemon:
                 "SELECT * FROM %s" % table))
         except Exception as e:  # noqa: BLE001
             return "(cannot read %s: %s)" % (table, e)
+
+
+# --------------------------------------------------------------------------
+# Secrets (SPEC section 7: no password in a log line, the database or any
+# output)
+
+# Every command and format of the query tool, as assert_secret_absent()
+# runs them.
+SSLHIST_OUTPUTS = [(cmd, fmt) for cmd, fmts in (
+    ("clients", ("table", "json", "csv")), ("instances", ("table", "json", "csv")),
+    ("report", ("table", "json")), ("alerts", ("table", "json", "csv")))
+    for fmt in fmts]
+
+
+def secret_places(secret, daemon=None, texts=(), files=()):
+    """Where `secret` (str) occurs in what the programs wrote; [] if nowhere.
+
+    Looked at: the given texts ({name: str} or a list of str) and files; and
+    for a Daemon: its log, the raw bytes of its database with -wal and -shm,
+    the output (stdout and stderr) of `sslhist clients/instances/report/
+    alerts` in every format over that database with its configuration, and
+    of `sslhistd --check` on its configuration.
+    """
+    needle = secret.encode("utf-8", "surrogateescape")
+    found = []
+    if not isinstance(texts, dict):
+        texts = {"text %d" % i: t for i, t in enumerate(texts)}
+    blobs = [(k, (v or "").encode("utf-8", "surrogateescape")) for k, v in texts.items()]
+    paths = list(files)
+    if daemon is not None:
+        paths += [daemon.logfile, daemon.db, daemon.db + "-wal", daemon.db + "-shm"]
+        env = _clean_env()
+        for cmd, fmt in SSLHIST_OUTPUTS:
+            r = subprocess.run([bin_path("sslhist"), "-c", daemon.conf, "--db", daemon.db,
+                                cmd, "--format", fmt], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, timeout=60)
+            if r.returncode not in (0, 3):
+                raise AssertionError("sslhist %s --format %s exited %d: %s"
+                                     % (cmd, fmt, r.returncode, r.stderr.decode(errors="replace")))
+            blobs.append(("sslhist %s --format %s" % (cmd, fmt), r.stdout + r.stderr))
+        r = daemon.check()
+        blobs.append(("sslhistd --check", (r.stdout + r.stderr).encode("utf-8", "surrogateescape")))
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                blobs.append((path, f.read()))
+        except FileNotFoundError:
+            pass
+    for name, blob in blobs:
+        if needle in blob:
+            found.append(name)
+    return found
+
+
+def assert_secret_absent(secret, daemon=None, texts=(), files=()):
+    """Fails, naming where, if `secret` occurs anywhere secret_places()
+    looks. The daemon should have stopped, so that its WAL is final."""
+    places = secret_places(secret, daemon, texts, files)
+    if places:
+        raise AssertionError("the secret %r was found in: %s" % (secret, ", ".join(places)))
 
 
 # --------------------------------------------------------------------------

@@ -57,8 +57,8 @@ host = billing.example.internal
                      "orders-2.abc123.eu-west-1.rds.amazonaws.com:6543",
                      "billing.example.internal:5432"):
             self.assertIn(want, r.stdout, "--check output lacks %r:\n%s" % (want, out))
-        self.assertNotIn(PASSWORD, out)
-        self.assertNotIn(PASSWORD[:12], out)
+        h.assert_secret_absent(PASSWORD, texts=[r.stdout, r.stderr])
+        h.assert_secret_absent(PASSWORD[:12], texts=[r.stdout, r.stderr])
         # --check neither opens nor creates the database.
         self.assertFalse(os.path.exists(os.path.join(self.dir, "history.db")))
 
@@ -69,7 +69,48 @@ host = billing.example.internal
         self.assertEqual(r.returncode, 0, out)
         self.assertIn(path, r.stderr, "no warning naming the readable file:\n" + out)
         self.assertMatches(r"password", r.stderr, "warning about the password")
-        self.assertNotIn(PASSWORD, out)
+        h.assert_secret_absent(PASSWORD, texts=[r.stdout, r.stderr])
+
+    def test_password_warning_by_mode(self):
+        # SPEC section 2: a password in a file that group OR others can
+        # read warns and names the file; an owner-only file does not. The
+        # same for a password in [defaults] only.
+        defaults_only = ("[defaults]\npassword = %s\n\n[cluster a]\nhost = a.example\n"
+                         % PASSWORD)
+        for text, what in ((self.GOOD, "cluster"), (defaults_only, "defaults")):
+            for mode, warns in ((0o600, False), (0o640, True), (0o604, True), (0o644, True),
+                                (0o400, False)):
+                with self.subTest(what=what, mode=oct(mode)):
+                    path = self.conf("mode-%s-%o.conf" % (what, mode), text, mode=mode)
+                    r = run(["-c", path, "--check"])
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    if warns:
+                        self.assertMatches(r"warning: %s: .*password.*readable by group or "
+                                           r"others" % re.escape(path), r.stderr)
+                    else:
+                        self.assertNotIn("password", r.stderr)
+                    h.assert_secret_absent(PASSWORD, texts=[r.stdout, r.stderr])
+
+    def test_query_tool_never_shows_the_password(self):
+        # sslhist reads the same file for `database`; its errors and its
+        # output must not show the password either.
+        missing = os.path.join(self.dir, "no-such.db")
+        good = self.conf("cli.conf", self.GOOD.replace(
+            "[sslhistd]\n", "[sslhistd]\ndatabase = %s\n" % missing), mode=0o644)
+        # Broken after the password line: the error must not quote it.
+        bad = self.conf("cli-bad.conf", self.GOOD.replace(
+            "password = %s\n" % PASSWORD, "password = %s\npassword = %s\n"
+            % (PASSWORD, PASSWORD)), mode=0o644)
+        outs = []
+        for path in (good, bad):
+            for args in (["clients"], ["report", "--format", "json"], ["instances"],
+                         ["alerts", "--format", "csv"]):
+                r = h.run([h.bin_path("sslhist"), "-c", path] + args, check=False,
+                          env=h._clean_env())
+                self.assertNotEqual(r.returncode, 0, "%s: %s" % (args, r.stdout))
+                self.assertIn(missing if path == good else path, r.stderr)
+                outs += [r.stdout, r.stderr]
+        h.assert_secret_absent(PASSWORD, texts=outs)
 
     BAD = [
         # (name, text, line, key)

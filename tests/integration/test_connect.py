@@ -1,7 +1,9 @@
 """Connection paths: password_command (prints a password, hangs, fails in
-each way), a socket that changes during the connection (sslmode=allow
-retried with TLS), and the password nowhere: not in the log, the database
-(and its WAL) or --check output.
+each way), `password`, `passfile` and a
+[defaults] password, a socket that changes during the connection
+(sslmode=allow retried with TLS), and no password anywhere: not in the
+log, the database (raw bytes, -wal, -shm), any output of `sslhist` or
+`sslhistd --check` (harness.assert_secret_absent).
 
 The server asks `pwuser` for a SCRAM password and accepts `monitor` only
 over TLS, by its own pg_hba.conf.
@@ -49,14 +51,18 @@ class Connect(h.TestCase):
         os.chmod(path, stat.S_IRWXU)
         return path
 
-    def assert_no_secret(self, d):
-        self.assertNotIn(SECRET, d.log_text())
-        with open(d.db, "rb") as f:
-            self.assertNotIn(SECRET.encode(), f.read())
-        wal = d.db + "-wal"
-        if os.path.exists(wal):
-            with open(wal, "rb") as f:
-                self.assertNotIn(SECRET.encode(), f.read())
+    def run_pwuser(self, name, **conn):
+        """A daemon polling the server as pwuser with `conn` until it has
+        seen the client, then stopped; returns it."""
+        cfg = {"sslhistd": {"interval": "300ms"},
+               "cluster " + name: h.cluster_for(self.srv, user="pwuser", **conn)}
+        d = h.Daemon(cfg).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        d.wait_ok(name)
+        d.wait(lambda: any(c["application"] == "c-client" for c in d.clients()), 10,
+               "client seen through an authenticated connection")
+        d.stop()
+        return d
 
     def test_password_command(self):
         # The command sees the instance it is asked for. A second cluster
@@ -82,7 +88,51 @@ class Connect(h.TestCase):
         with open(pw + ".args") as f:
             self.assertEqual(f.read().strip(), "127.0.0.1:%d:pwuser" % self.srv.port)
         d.stop()
-        self.assert_no_secret(d)
+        h.assert_secret_absent(SECRET, d)
+
+    def test_password_key(self):
+        d = self.run_pwuser("pwkey", password=SECRET)
+        h.assert_secret_absent(SECRET, d)
+
+    def test_defaults_password(self):
+        cfg = {"sslhistd": {"interval": "300ms"}, "defaults": {"password": SECRET},
+               "cluster dpw": h.cluster_for(self.srv, user="pwuser")}
+        d = h.Daemon(cfg).start()
+        self.addCleanup(lambda: d.alive() and d.stop())
+        d.wait_ok("dpw")
+        d.stop()
+        h.assert_secret_absent(SECRET, d)
+
+    def test_passfile(self):
+        path = os.path.join(self.scripts, "pgpass")
+        with open(path, "w") as f:
+            f.write("127.0.0.1:%d:*:pwuser:%s\n" % (self.srv.port, SECRET))
+        os.chmod(path, 0o600)
+        d = self.run_pwuser("pwfile", passfile=path)
+        h.assert_secret_absent(SECRET, d)
+
+    def test_secret_search_finds_what_is_there(self):
+        # The search itself can fail: a value the daemon did store and print
+        # is found in every place it should be.
+        d = self.run_pwuser("canary", password=SECRET)
+        places = h.secret_places("c-client", d)
+        for want in (d.db, "sslhist clients --format table", "sslhist clients --format json",
+                     "sslhist clients --format csv"):
+            self.assertTrue(any(p == want or p.startswith(want) for p in places),
+                            "%s not among %s" % (want, places))
+        self.assertIn("sslhistd --check", h.secret_places("cluster canary", d))
+        self.assertEqual(h.secret_places("x-secret", texts=["a x-secret b"]), ["text 0"])
+
+    def test_wrong_password_is_not_shown(self):
+        wrong = "Wr0ng-Pa55-never-shown"
+        cfg = {"sslhistd": {"interval": "300ms", "connect_timeout": "3s"},
+               "cluster wrong": h.cluster_for(self.srv, user="pwuser", password=wrong)}
+        d = h.Daemon(cfg)
+        r = d.run_once()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertMatches(r"password authentication failed", d.instance("wrong")["last_error"])
+        h.assert_secret_absent(wrong, d, texts={"--once stdout": r.stdout,
+                                                "--once stderr": r.stderr})
 
     def test_password_command_hangs(self):
         # A command that never answers is killed at connect_timeout: its
@@ -109,7 +159,7 @@ class Connect(h.TestCase):
         d.stop()
         h.wait_until(lambda: not [p for p in _all_pids() if marker in _cmdline(p)], 10,
                      "the hung password_command killed")
-        self.assert_no_secret(d)
+        h.assert_secret_absent(SECRET, d)
 
     def test_password_command_failures(self):
         cases = {
@@ -130,6 +180,8 @@ class Connect(h.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         for name, (_, err) in cases.items():
             self.assertMatches(err, d.instance(name)["last_error"], name)
+        # What a failing command printed on stdout is never shown.
+        h.assert_secret_absent("not-the-password", d, texts=[r.stdout, r.stderr])
 
     def test_socket_changes_during_connect(self):
         # sslmode=allow tries without TLS first; the server rejects that, and

@@ -61,8 +61,10 @@ emit_hostile(void)
 {
 	struct log_obj o = { "c\x1b[31m", "h\n:1" };
 
-	/* ESC, newline, backslash, an invalid byte, a C1 CSI, valid UTF-8. */
-	olog(LVL_INFO, &o, "app '%s'", "a\x1b[2Jb\nc\\d\xff" "e\xc2\x9b" "f\xc3\xa9");
+	/* ESC, newline, backslash, an invalid byte, a C1 CSI, valid UTF-8,
+	 * a right-to-left override and a line separator. */
+	olog(LVL_INFO, &o, "app '%s'", "a\x1b[2Jb\nc\\d\xff" "e\xc2\x9b" "f\xc3\xa9"
+	    "\xe2\x80\xae" "g\xe2\x80\xa8");
 }
 
 static void
@@ -133,7 +135,8 @@ main(void)
 	CHECK_STR(capture(emit_plain), "sslhistd: warning: disk full\n");
 	CHECK_STR(capture(emit_obj), "sslhistd: error: prod/db1:5432: poll failed: timeout\n");
 	CHECK_STR(capture(emit_hostile),
-	    "sslhistd: info: c\\x1b[31m/h\\x0a:1: app 'a\\x1b[2Jb\\x0ac\\x5cd\\xffe\\xc2\\x9bf\xc3\xa9'\n");
+	    "sslhistd: info: c\\x1b[31m/h\\x0a:1: app 'a\\x1b[2Jb\\x0ac\\x5cd\\xffe\\xc2\\x9bf\xc3\xa9"
+	    "\\xe2\\x80\\xaeg\\xe2\\x80\\xa8'\n");
 	CHECK_STR(capture(emit_filtered), "sslhistd: info: info shows\n");
 	CHECK_STR(capture(emit_errno), "sslhistd: warning: open /x: No such file or directory\n");
 	CHECK_STR(capture(emit_event), "sslhistd: warning: c: non-SSL client 7\n");
