@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "fleet.h"
 #include "hooks.h"
 #include "instance.h"
@@ -242,8 +243,10 @@ on_stored(void *arg, int new_clients)
 {
 	struct daemon *d = arg;
 
-	(void)new_clients;
-	if (d->hooks)
+	/* Alerts are decided only when clients are first stored: a poll
+	 * that stored none has nothing for the hooks (each pass costs
+	 * several queries). */
+	if (d->hooks && new_clients > 0)
 		hooks_kick(d->hooks);
 }
 
@@ -380,6 +383,7 @@ main(int argc, char **argv)
 	}
 	/* A hook that never reads its stdin must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
+	fdlimit_raise();
 	db = d.db_path ? d.db_path : d.cfg->database;
 	d.store = store_open(db, err, sizeof(err));
 	if (d.store == NULL) {

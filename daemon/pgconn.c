@@ -720,14 +720,11 @@ idle_step(struct pgconn *pc)
 	wait_socket(pc, EV_READ);
 }
 
-void
-pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const *values)
+/* A command was handed to libpq (sent is its PQsend* return value). */
+static void
+query_sent(struct pgconn *pc, int sent)
 {
-	if (pc->state != PGC_READY) {
-		fail(pc, "internal error: query while not ready");
-		return;
-	}
-	if (!PQsendQueryParams(pc->conn, sql, nparams, NULL, values, NULL, NULL, 0)) {
+	if (!sent) {
 		fail(pc, "could not send query: %s", pq_error(pc->conn));
 		return;
 	}
@@ -735,6 +732,38 @@ pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const 
 	arm_deadline(pc, pc->query_timeout_ms);
 	pc->flushing = true;
 	query_step(pc, EV_WRITE);
+}
+
+static bool
+check_ready(struct pgconn *pc)
+{
+	if (pc->state == PGC_READY)
+		return true;
+	fail(pc, "internal error: query while not ready");
+	return false;
+}
+
+void
+pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const *values)
+{
+	if (check_ready(pc))
+		query_sent(pc, PQsendQueryParams(pc->conn, sql, nparams, NULL, values, NULL, NULL, 0));
+}
+
+void
+pgconn_prepare(struct pgconn *pc, const char *name, const char *sql, int nparams)
+{
+	if (check_ready(pc))
+		query_sent(pc, PQsendPrepare(pc->conn, name, sql, nparams, NULL));
+}
+
+void
+pgconn_query_prepared(struct pgconn *pc, const char *name, int nparams,
+		      const char *const *values, int binary)
+{
+	if (check_ready(pc))
+		query_sent(pc, PQsendQueryPrepared(pc->conn, name, nparams, values, NULL, NULL,
+						   binary ? 1 : 0));
 }
 
 /*

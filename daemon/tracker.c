@@ -134,19 +134,28 @@ tracker_begin(struct tracker *t)
 	t->gen++;
 }
 
+bool
+tracker_mark(struct tracker *t, int32_t pid, int64_t backend_start_us)
+{
+	struct slot *s;
+
+	if (t->cap == 0)
+		return false;
+	s = lookup(t, pid, backend_start_us);
+	if (s->used != 1)
+		return false;
+	if (s->gen != t->gen) {
+		s->gen = t->gen;
+		s->polls++;
+	}
+	return true;
+}
+
 int
 tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded)
 {
-	if (t->cap) {
-		struct slot *s = lookup(t, pid, backend_start_us);
-		if (s->used == 1) {
-			if (s->gen != t->gen) {
-				s->gen = t->gen;
-				s->polls++;
-			}
-			return 0;
-		}
-	}
+	if (tracker_mark(t, pid, backend_start_us))
+		return 0;
 	return insert(t, pid, backend_start_us, recorded, 1);
 }
 
@@ -193,12 +202,20 @@ same_reset(const char *a, const char *b)
 
 int64_t
 tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions, const char *stats_reset,
-		 int64_t new_seen)
+		 int64_t new_seen, bool *changed)
 {
 	struct counter *c = counter_find(t, datid);
 	int64_t missed = -1;
-	char *reset = stats_reset ? strdup(stats_reset) : NULL;
+	char *reset;
 
+	*changed = true;
+	if (c != NULL && same_reset(c->stats_reset, stats_reset) && sessions == c->sessions) {
+		/* The common poll: nothing began. No copy, nothing to store. */
+		c->gen = t->gen;
+		*changed = false;
+		return 0;
+	}
+	reset = stats_reset ? strdup(stats_reset) : NULL;
 	if (stats_reset && reset == NULL)
 		return -1;
 	if (c == NULL) {
@@ -231,15 +248,18 @@ tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions, const char
 }
 
 void
-tracker_counters_done(struct tracker *t)
+tracker_counters_done(struct tracker *t, void (*dropped)(void *arg, uint32_t datid), void *arg)
 {
 	size_t j = 0;
 
 	for (size_t i = 0; i < t->nctr; i++) {
-		if (t->ctr[i].gen == t->gen)
+		if (t->ctr[i].gen == t->gen) {
 			t->ctr[j++] = t->ctr[i];
-		else
-			free(t->ctr[i].stats_reset);
+			continue;
+		}
+		if (dropped)
+			dropped(arg, t->ctr[i].datid);
+		free(t->ctr[i].stats_reset);
 	}
 	t->nctr = j;
 }

@@ -33,6 +33,12 @@ void tracker_begin(struct tracker *t);
  */
 int tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded);
 /*
+ * Marks a known session seen in this poll and returns true; false (and
+ * nothing changed) for a session not known. The poll's fast path: only a
+ * session not known needs its row decoded whole, then tracker_see().
+ */
+bool tracker_mark(struct tracker *t, int32_t pid, int64_t backend_start_us);
+/*
  * Ends the poll: calls fn for every recorded session not seen in it (then
  * forgets all sessions not seen). single_poll: it was seen in one poll.
  */
@@ -46,12 +52,15 @@ size_t tracker_count(const struct tracker *t);
  * poll with its counter and how many new sessions the poll saw in it;
  * returns the sessions missed since the previous poll, or -1 when there is
  * no usable baseline (first poll, counter reset: stats_reset changed or
- * the counter went down). tracker_counters_done() then forgets databases
- * that were not reported (dropped).
+ * the counter went down). *changed says whether the counter or stats_reset
+ * differ from the previous poll's (or the database is new): only then is
+ * there anything to store. tracker_counters_done() then forgets databases
+ * that were not reported (dropped), calling `dropped` (may be NULL) for each.
  */
 int64_t tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions,
-			 const char *stats_reset, int64_t new_seen);
-void tracker_counters_done(struct tracker *t);
+			 const char *stats_reset, int64_t new_seen, bool *changed);
+void tracker_counters_done(struct tracker *t, void (*dropped)(void *arg, uint32_t datid),
+			   void *arg);
 /* Forgets all counter baselines (e.g. after a server restart was seen). */
 void tracker_counters_reset(struct tracker *t);
 

@@ -11,30 +11,36 @@
  * A session is ours if it is this connection, or another sslhistd
  * connection (another cluster, discovery, a restart) of a role the daemon
  * connects as ($1, a text[]): a client calling itself sslhistd under any
- * other role is still recorded.
+ * other role is still recorded. Database and role are named by the same
+ * LEFT JOINs as pg_stat_activity's (pg_roles: pg_authid is for superusers).
  */
 #define SESSION_HEAD \
-	"SELECT 'a'::text, a.pid::int8, " \
-	"(extract(epoch FROM a.backend_start) * 1000000)::int8, " \
-	"a.datname::text, a.usename::text, a.application_name, host(a.client_addr), " \
-	"a.client_hostname, s.ssl, s.version, s.cipher, s.bits, "
+	"SELECT 'a'::text, a.pid, a.backend_start, d.datname, u.rolname, " \
+	"a.application_name, pg_catalog.host(a.client_addr), a.client_hostname, " \
+	"a.ssl, a.sslversion, a.sslcipher, a.sslbits, "
 #define SESSION_TAIL \
-	"(a.pid = pg_backend_pid() OR (a.application_name = 'sslhistd' " \
-	"AND (a.usename = current_user OR a.usename = ANY ($1::text[])))) " \
-	"FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) " \
-	"WHERE a.backend_type = 'client backend'"
+	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
+	"AND (u.rolname = CURRENT_USER OR u.rolname = ANY ($1::text[])))), " \
+	"NULL::int8, NULL::text " \
+	"FROM pg_catalog.pg_stat_get_activity(NULL) a " \
+	"LEFT JOIN pg_catalog.pg_database d ON d.oid = a.datid " \
+	"LEFT JOIN pg_catalog.pg_roles u ON u.oid = a.usesysid " \
+	"WHERE a.backend_type = 'client backend' AND a.client_port IS NOT NULL"
+/* pg_stat_database less the shared row (datid 0), from its functions:
+ * the view computes some twenty counters per database. */
 #define DATABASES \
 	" UNION ALL " \
-	"SELECT 'd', datid::int8, sessions, datname::text, NULL, NULL, NULL, NULL, " \
-	"NULL, stats_reset::text, NULL, NULL, NULL, NULL, NULL, NULL " \
-	"FROM pg_stat_database WHERE datname IS NOT NULL"
+	"SELECT 'd', d.oid::int4, NULL, d.datname, NULL, NULL, NULL, NULL, NULL, NULL, " \
+	"NULL, NULL, NULL, NULL, NULL, NULL, pg_catalog.pg_stat_get_db_sessions(d.oid), " \
+	"pg_catalog.pg_stat_get_db_stat_reset_time(d.oid)::text " \
+	"FROM pg_catalog.pg_database d"
 
 static const char q11[] = SESSION_HEAD
-	"s.clientdn, NULL::text, NULL::text, " SESSION_TAIL;
+	"a.sslclientdn, NULL::text, NULL::text, " SESSION_TAIL;
 static const char q12[] = SESSION_HEAD
-	"s.client_dn, s.client_serial::text, s.issuer_dn, " SESSION_TAIL;
+	"a.ssl_client_dn, a.ssl_client_serial::text, a.ssl_issuer_dn, " SESSION_TAIL;
 static const char q14[] = SESSION_HEAD
-	"s.client_dn, s.client_serial::text, s.issuer_dn, " SESSION_TAIL DATABASES;
+	"a.ssl_client_dn, a.ssl_client_serial::text, a.ssl_issuer_dn, " SESSION_TAIL DATABASES;
 
 const char *
 statq_sessions(int version_num)
@@ -51,12 +57,20 @@ statq_sessions(int version_num)
 const char *
 statq_facts(void)
 {
-	/* pg_read_all_stats exists from PostgreSQL 10; superusers see all. */
-	return "SELECT current_setting('server_version'), current_setting('ssl'), "
-	       "current_setting('rds.force_ssl', true), "
-	       "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
-	       "OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'), "
-	       "EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'aurora_replica_status')";
+	/*
+	 * pg_read_all_stats exists from PostgreSQL 10; superusers see all.
+	 * The search_path is still the server's while this statement is
+	 * parsed: its operators are qualified too.
+	 */
+	return "SELECT pg_catalog.current_setting('server_version'), "
+	       "pg_catalog.current_setting('ssl'), "
+	       "pg_catalog.current_setting('rds.force_ssl', true), "
+	       "(SELECT r.rolsuper FROM pg_catalog.pg_roles r "
+	       "WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) "
+	       "OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE'), "
+	       "EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+	       "WHERE p.proname OPERATOR(pg_catalog.=) 'aurora_replica_status'), "
+	       "pg_catalog.set_config('search_path', '', false)";
 }
 
 const char *

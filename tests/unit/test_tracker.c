@@ -89,36 +89,78 @@ test_growth(void)
 }
 
 static void
+on_dropped(void *arg, uint32_t datid)
+{
+	*(uint32_t *)arg = datid;
+}
+
+static void
 test_counters(void)
+{
+	struct tracker *t = tracker_new();
+	uint32_t gone = 0;
+	bool ch;
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 100, "r1", 0, &ch), -1);	/* no baseline */
+	CHECK(ch);
+	CHECK_INT(tracker_count_db(t, 6, 10, NULL, 0, &ch), -1);
+	CHECK(ch);
+	tracker_counters_done(t, on_dropped, &gone);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 150, "r1", 8, &ch), 42);	/* 50 began, 8 seen */
+	CHECK(ch);
+	CHECK_INT(tracker_count_db(t, 6, 12, NULL, 5, &ch), 0);	/* seen early: never < 0 */
+	CHECK(ch);
+	tracker_counters_done(t, on_dropped, &gone);
+
+	/* Nothing began: nothing changed, nothing missed. */
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 150, "r1", 0, &ch), 0);
+	CHECK(!ch);
+	CHECK_INT(tracker_count_db(t, 6, 12, NULL, 0, &ch), 0);
+	CHECK(!ch);
+	tracker_counters_done(t, on_dropped, &gone);
+	CHECK_INT(gone, 0);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 10, "r1", 0, &ch), -1);	/* went down: reset */
+	CHECK(ch);
+	CHECK_INT(tracker_count_db(t, 6, 12, "r2", 0, &ch), -1);	/* stats_reset changed */
+	CHECK(ch);
+	tracker_counters_done(t, on_dropped, &gone);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 1, &ch), 2);
+	tracker_counters_done(t, on_dropped, &gone);	/* 6 not reported: dropped database */
+	CHECK_INT(gone, 6);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 6, 30, "r2", 0, &ch), -1);	/* forgotten */
+	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 0, &ch), 0);
+	CHECK(!ch);
+	tracker_counters_done(t, NULL, NULL);
+	tracker_counters_reset(t);
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 20, "r1", 0, &ch), -1);
+	tracker_free(t);
+}
+
+static void
+test_mark(void)
 {
 	struct tracker *t = tracker_new();
 
 	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 100, "r1", 0), -1);	/* no baseline */
-	CHECK_INT(tracker_count_db(t, 6, 10, NULL, 0), -1);
-	tracker_counters_done(t);
-
+	CHECK(!tracker_mark(t, 10, 1000));	/* empty: nothing known */
+	CHECK_INT(tracker_see(t, 10, 1000, true), 1);
 	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 150, "r1", 8), 42);	/* 50 began, 8 seen */
-	CHECK_INT(tracker_count_db(t, 6, 12, NULL, 5), 0);	/* seen early: never < 0 */
-	tracker_counters_done(t);
-
-	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 10, "r1", 0), -1);	/* went down: reset */
-	CHECK_INT(tracker_count_db(t, 6, 20, "r2", 0), -1);	/* stats_reset changed */
-	tracker_counters_done(t);
-
-	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 1), 2);
-	tracker_counters_done(t);	/* 6 not reported: dropped database */
-
-	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 6, 30, "r2", 0), -1);	/* forgotten */
-	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 0), 0);
-	tracker_counters_done(t);
-	tracker_counters_reset(t);
-	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 20, "r1", 0), -1);
+	CHECK(tracker_mark(t, 10, 1000));
+	CHECK(!tracker_mark(t, 10, 1001));	/* same pid, another session */
+	CHECK_INT(tracker_count(t), 1);
+	tracker_finish(t, NULL, NULL);
+	CHECK_INT(tracker_count(t), 1);		/* marked: still alive */
 	tracker_free(t);
 }
 
@@ -128,5 +170,6 @@ main(void)
 	test_sessions();
 	test_growth();
 	test_counters();
+	test_mark();
 	return check_done();
 }
