@@ -24,6 +24,14 @@
 #include "timer.h"
 
 #define BACKOFF_MIN_MS 1000
+/*
+ * An own session is listed if it began at most this long before the last
+ * poll's snapshot: it shows in pg_stat_activity only once authenticated,
+ * which takes milliseconds; one slower than this counts as a missed
+ * session once. (A margin as long as connect_timeout would list every
+ * connection of a fleet that is starting, in every poll.)
+ */
+#define OWN_MARGIN_MS 2000
 
 struct instance {
 	const struct poller_env *env;
@@ -39,6 +47,10 @@ struct instance {
 	struct tracker *tracker;
 	struct stat_row *dbrows;	/* a poll's database rows (reused) */
 	size_t dbcap;
+	int64_t snapshot_us;		/* the last successful poll's statement
+					 * time (server clock, Unix us); 0: none
+					 * yet, so no counter baseline either */
+	char cutoff[48];		/* the poll's $2 */
 	uint64_t bad_rows;		/* rows skipped, ever */
 	unsigned bad_logged;		/* kinds of bad rows logged (1 << kind) */
 	int server_version;
@@ -213,15 +225,45 @@ schedule_reconnect(struct instance *in)
 	arm(in, d);
 }
 
+/*
+ * $2 of the poll query: the last successful poll's time, kept across
+ * reconnections so that own sessions begun in between count as seen
+ * (NULL before the first). Own sessions that began before it less $3 are
+ * not listed (statquery.h).
+ */
+static const char *
+own_since(struct instance *in)
+{
+	int64_t us = in->snapshot_us;
+	time_t s = (time_t)(us / 1000000);
+	int64_t frac = us % 1000000;
+	struct tm tm;
+	size_t n;
+
+	if (in->snapshot_us == 0)
+		return NULL;
+	if (frac < 0) {
+		frac += 1000000;
+		s--;
+	}
+	if (gmtime_r(&s, &tm) == NULL)
+		return NULL;
+	n = strftime(in->cutoff, sizeof(in->cutoff), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(in->cutoff + n, sizeof(in->cutoff) - n, ".%06lld+00", (long long)frac);
+	return in->cutoff;
+}
+
 static void
 start_poll(struct instance *in)
 {
 	set_state(in, INST_POLLING);
 	in->poll_started_mono = mono_ms();
 	tracker_begin(in->tracker);
-	const char *params[1] = { in->env->own_users };
+	char margin[48];
+	const char *params[3] = { in->env->own_users, own_since(in), margin };
 
-	pgconn_query_prepared(in->pc, STATQ_POLL_NAME, 1, params, 1);
+	snprintf(margin, sizeof(margin), "%d milliseconds", OWN_MARGIN_MS);
+	pgconn_query_prepared(in->pc, STATQ_POLL_NAME, 3, params, 1);
 }
 
 static void
@@ -731,7 +773,8 @@ poll_row(struct poll_ctx *x, struct row_buf *b, int row)
 
 	cell(b, x->res, row, STATQ_COL_KIND);
 	cell(b, x->res, row, STATQ_COL_PID);
-	if (b->len[STATQ_COL_KIND] == 1 && b->v[STATQ_COL_KIND][0] == 'd') {
+	if (!b->null[STATQ_COL_KIND] && b->len[STATQ_COL_KIND] == 1 &&
+	    b->v[STATQ_COL_KIND][0] == 'd') {
 		cell(b, x->res, row, STATQ_D_DATNAME);
 		cell(b, x->res, row, STATQ_COL_SESSIONS);
 		cell(b, x->res, row, STATQ_COL_STATS_RESET);
@@ -744,6 +787,10 @@ poll_row(struct poll_ctx *x, struct row_buf *b, int row)
 	}
 	if (sr.kind == 'd')
 		return keep_db_row(x, &sr);
+	if (sr.kind == 't') {
+		x->in->snapshot_us = sr.backend_start_us;
+		return 0;
+	}
 	if (tracker_mark(x->in->tracker, sr.pid, sr.backend_start_us))
 		return 0;
 	return new_session(x, b, row);
@@ -828,7 +875,7 @@ facts_done(struct instance *in, const PGresult *res)
 	}
 	log_connected(in);
 	set_state(in, INST_PREPARING);
-	pgconn_prepare(in->pc, STATQ_POLL_NAME, statq_sessions(in->server_version), 1);
+	pgconn_prepare(in->pc, STATQ_POLL_NAME, statq_sessions(in->server_version), 3);
 }
 
 static void

@@ -79,6 +79,8 @@ lookup(struct tracker *t, int32_t pid, int64_t bs)
 	}
 }
 
+/* Rehashes into a table at most a quarter full (grown or shrunk); drops
+ * tombstones. */
 static int
 grow(struct tracker *t)
 {
@@ -86,7 +88,6 @@ grow(struct tracker *t)
 	size_t oldcap = t->cap;
 	size_t cap = 64;
 
-	/* Rehash into a table at most a quarter full; drops tombstones. */
 	while (cap < 4 * (t->used + 1))
 		cap *= 2;
 	t->slots = calloc(cap, sizeof(*t->slots));
@@ -174,6 +175,10 @@ tracker_finish(struct tracker *t,
 		t->used--;
 		t->tombs++;
 	}
+	/* After a crowd has gone (a fleet's start, a connection storm), give
+	 * the memory back: a table 1/16 full shrinks. */
+	if (t->cap > 64 && t->used * 16 < t->cap)
+		(void)grow(t);
 }
 
 size_t

@@ -18,14 +18,31 @@
 	"SELECT 'a'::text, a.pid, a.backend_start, d.datname, u.rolname, " \
 	"a.application_name, pg_catalog.host(a.client_addr), a.client_hostname, " \
 	"a.ssl, a.sslversion, a.sslcipher, a.sslbits, "
-#define SESSION_TAIL \
+#define OWN \
 	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
-	"AND (u.rolname = CURRENT_USER OR u.rolname = ANY ($1::text[])))), " \
-	"NULL::int8, NULL::text " \
+	"AND (u.rolname = CURRENT_USER OR u.rolname = ANY ($1::text[]))))"
+/*
+ * Own sessions that began before $2 (the previous poll's time, or this
+ * one's on the first poll of a connection) less $3 are left out: the count
+ * of missed sessions needs each own session once, as new (and on a first
+ * poll there is no baseline to count from), and the daemon's many
+ * connections to one server (a cluster per database, discovery) would
+ * otherwise be most rows of every poll, and grow every connection's input
+ * buffer to their size.
+ */
+#define SESSION_TAIL \
+	OWN ", NULL::int8, NULL::text " \
 	"FROM pg_catalog.pg_stat_get_activity(NULL) a " \
 	"LEFT JOIN pg_catalog.pg_database d ON d.oid = a.datid " \
 	"LEFT JOIN pg_catalog.pg_roles u ON u.oid = a.usesysid " \
-	"WHERE a.backend_type = 'client backend' AND a.client_port IS NOT NULL"
+	"WHERE a.backend_type = 'client backend' AND a.client_port IS NOT NULL " \
+	"AND (a.backend_start > coalesce($2::timestamptz, pg_catalog.statement_timestamp()) " \
+	"- $3::interval OR NOT coalesce(" OWN ", false))"
+/* The time of this statement, for the next poll's $2. */
+#define SNAPSHOT \
+	" UNION ALL " \
+	"SELECT 't', NULL, pg_catalog.statement_timestamp(), NULL, NULL, NULL, NULL, NULL, " \
+	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
 /* pg_stat_database less the shared row (datid 0), from its functions:
  * the view computes some twenty counters per database. */
 #define DATABASES \
@@ -36,11 +53,12 @@
 	"FROM pg_catalog.pg_database d"
 
 static const char q11[] = SESSION_HEAD
-	"a.sslclientdn, NULL::text, NULL::text, " SESSION_TAIL;
+	"a.sslclientdn, NULL::text, NULL::text, " SESSION_TAIL SNAPSHOT;
 static const char q12[] = SESSION_HEAD
-	"a.ssl_client_dn, a.ssl_client_serial::text, a.ssl_issuer_dn, " SESSION_TAIL;
+	"a.ssl_client_dn, a.ssl_client_serial::text, a.ssl_issuer_dn, " SESSION_TAIL SNAPSHOT;
 static const char q14[] = SESSION_HEAD
-	"a.ssl_client_dn, a.ssl_client_serial::text, a.ssl_issuer_dn, " SESSION_TAIL DATABASES;
+	"a.ssl_client_dn, a.ssl_client_serial::text, a.ssl_issuer_dn, " SESSION_TAIL DATABASES
+	SNAPSHOT;
 
 const char *
 statq_sessions(int version_num)

@@ -24,13 +24,16 @@
  * One poll is one statement, so the sessions it lists and the session
  * counters of PostgreSQL 14+ (pg_stat_database.sessions) come from one
  * snapshot: rows of kind 'a' are sessions, rows of kind 'd' are databases
- * (STATQ_D_* columns).
+ * (STATQ_D_* columns), and one row of kind 't' holds the statement's time
+ * (STATQ_T_TIME). The daemon's own sessions (flagged, never recorded) are
+ * listed only if they began after the second parameter: they matter only
+ * as new sessions, for the count of missed ones.
  */
 #ifndef SSLHIST_STATQUERY_H
 #define SSLHIST_STATQUERY_H
 
 enum statq_col {
-	STATQ_COL_KIND,			/* text 'a': session, 'd': database */
+	STATQ_COL_KIND,			/* text 'a' session, 'd' database, 't' time */
 	STATQ_COL_PID,			/* int4 */
 	STATQ_COL_BACKEND_START,	/* timestamptz */
 	STATQ_COL_DATNAME,		/* name */
@@ -54,6 +57,8 @@ enum statq_col {
 /* Rows of kind 'd'. */
 #define STATQ_D_DATID		STATQ_COL_PID		/* the oid, as int4 */
 #define STATQ_D_DATNAME		STATQ_COL_DATNAME
+/* The row of kind 't': statement_timestamp(). */
+#define STATQ_T_TIME		STATQ_COL_BACKEND_START
 
 /* The oldest server the poll query supports (PQserverVersion). */
 #define STATQ_MIN_VERSION 110000
@@ -64,8 +69,11 @@ enum statq_col {
 #define STATQ_POLL_NAME "sslhist_poll"
 
 /* The poll query for a server of PQserverVersion() `version_num`; NULL for
- * servers older than STATQ_MIN_VERSION. One parameter: a text[] of the
- * roles whose sslhistd sessions are the daemon's own. Results: binary. */
+ * servers older than STATQ_MIN_VERSION. Parameters: $1 a text[] of the
+ * roles whose sslhistd sessions are the daemon's own; $2 the time of the
+ * previous poll (its 't' row; NULL on a connection's first poll: this
+ * statement's time) and $3 an interval: own sessions that began before
+ * $2 - $3 are left out. Results: binary. */
 const char *statq_sessions(int version_num);
 
 enum statq_fact_col { STATQ_FACT_SERVER_VERSION, STATQ_FACT_SSL, STATQ_FACT_FORCE_SSL,

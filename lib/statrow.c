@@ -93,6 +93,20 @@ get_text(const struct stat_cells *c, int col, char **out)
 	return true;
 }
 
+/* A timestamptz column as Unix microseconds; false when NULL, malformed,
+ * infinite or out of range. */
+static bool
+get_time(const struct stat_cells *c, int col, int64_t *us)
+{
+	int64_t pgtime;
+
+	if (!get_int8(c, col, &pgtime) || pgtime == INT64_MIN || pgtime == INT64_MAX ||
+	    pgtime > INT64_MAX - PG_EPOCH_US)
+		return false;
+	*us = pgtime + PG_EPOCH_US;
+	return true;
+}
+
 static enum statrow_error
 decode_database(const struct stat_cells *c, struct stat_row *r)
 {
@@ -110,23 +124,22 @@ decode_database(const struct stat_cells *c, struct stat_row *r)
 enum statrow_error
 statrow_decode_id(const struct stat_cells *c, struct stat_row *r)
 {
-	int64_t pgtime;
-
 	memset(r, 0, sizeof(*r));
 	r->bits = -1;
 	if (is_null(c, STATQ_COL_KIND) || c->lengths[STATQ_COL_KIND] != 1 ||
-	    (c->values[STATQ_COL_KIND][0] != 'a' && c->values[STATQ_COL_KIND][0] != 'd'))
+	    strchr("adt", c->values[STATQ_COL_KIND][0]) == NULL ||
+	    c->values[STATQ_COL_KIND][0] == '\0')
 		return STATROW_BAD_KIND;
 	r->kind = c->values[STATQ_COL_KIND][0];
 	if (r->kind == 'd')
 		return decode_database(c, r);
+	if (r->kind == 't')
+		return get_time(c, STATQ_T_TIME, &r->backend_start_us) ? STATROW_OK :
+		       STATROW_BAD_START;
 	if (!get_int4(c, STATQ_COL_PID, &r->pid) || r->pid <= 0)
 		return STATROW_BAD_PID;
-	/* Infinity, and times Unix microseconds cannot hold, are no backend start. */
-	if (!get_int8(c, STATQ_COL_BACKEND_START, &pgtime) || pgtime == INT64_MIN ||
-	    pgtime == INT64_MAX || pgtime > INT64_MAX - PG_EPOCH_US)
+	if (!get_time(c, STATQ_COL_BACKEND_START, &r->backend_start_us))
 		return STATROW_BAD_START;
-	r->backend_start_us = pgtime + PG_EPOCH_US;
 	return STATROW_OK;
 }
 
@@ -152,7 +165,7 @@ statrow_decode(const struct stat_cells *c, struct stat_row *r)
 	int32_t bits;
 	int b;
 
-	if (e != STATROW_OK || r->kind == 'd')
+	if (e != STATROW_OK || r->kind != 'a')
 		return e;
 	if ((b = get_bool(c, STATQ_COL_SSL)) < 0)
 		return STATROW_BAD_SSL;

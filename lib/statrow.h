@@ -29,9 +29,10 @@
 
 enum statrow_error {
 	STATROW_OK,
-	STATROW_BAD_KIND,	/* not 'a' or 'd' */
+	STATROW_BAD_KIND,	/* not 'a', 'd' or 't' */
 	STATROW_BAD_PID,	/* NULL, not an int4, or <= 0 */
-	STATROW_BAD_START,	/* NULL, not a timestamptz, or infinite */
+	STATROW_BAD_START,	/* NULL, not a timestamptz, or infinite (also the
+				 * time of a 't' row) */
 	STATROW_BAD_SSL,	/* NULL or not a bool */
 	STATROW_BAD_BITS,	/* not an int4, or out of 0..65535 */
 	STATROW_BAD_TEXT,	/* embedded NUL, or too long */
@@ -42,9 +43,10 @@ enum statrow_error {
 
 /* One row, as the poll query's columns say (NULL pointers for SQL NULL). */
 struct stat_row {
-	char kind;			/* 'a' or 'd' */
+	char kind;			/* 'a', 'd' or 't' */
 	int32_t pid;			/* 'a' */
-	int64_t backend_start_us;	/* 'a': Unix microseconds */
+	int64_t backend_start_us;	/* 'a'; 't': the statement's time.
+					 * Unix microseconds */
 	char *datname;		/* both kinds */
 	char *usename;
 	char *application;
@@ -72,8 +74,8 @@ struct stat_cells {
 
 /*
  * Decodes the columns that identify a row: its kind and, for a session,
- * pid and backend_start; a database row is decoded whole. Enough to tell a
- * known session from a new one.
+ * pid and backend_start; database and time rows are decoded whole. Enough
+ * to tell a known session from a new one.
  */
 enum statrow_error statrow_decode_id(const struct stat_cells *c, struct stat_row *out);
 /* Decodes every column (statrow_decode_id included). */

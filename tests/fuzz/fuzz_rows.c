@@ -43,7 +43,7 @@ check_row(const struct stat_row *r, char *const *bufs, const int *lens)
 		r->client_hostname, r->tls_version, r->cipher, r->client_dn, r->client_serial,
 		r->issuer_dn, r->stats_reset };
 
-	if (r->kind != 'a' && r->kind != 'd')
+	if (r->kind != 'a' && r->kind != 'd' && r->kind != 't')
 		abort();
 	if (r->kind == 'a' && (r->pid <= 0 || r->bits < -1 || r->bits > 65535))
 		abort();

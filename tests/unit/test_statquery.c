@@ -39,8 +39,9 @@ all_qualified(const char *q)
 			continue;
 		while (w > q && (isalnum((unsigned char)w[-1]) || w[-1] == '_'))
 			w--;
-		if (p - w == 8 && strncmp(w, "OPERATOR", 8) == 0)
-			continue;	/* OPERATOR(pg_catalog.=) */
+		if ((p - w == 8 && strncmp(w, "OPERATOR", 8) == 0) ||
+		    (p - w == 8 && strncmp(w, "coalesce", 8) == 0))
+			continue;	/* SQL syntax, not a name looked up */
 		if (w - q < 11 || strncmp(w - 11, "pg_catalog.", 11) != 0) {
 			fprintf(stderr, "unqualified call: %.30s\n", w);
 			return 0;
@@ -97,6 +98,11 @@ main(void)
 		CHECK(has(q, "a.client_port IS NOT NULL"));
 		CHECK(has(q, "pg_catalog.pg_backend_pid()"));
 		CHECK(has(q, "$1"));
+		/* Own sessions are listed only if new ($2), and the statement's
+		 * time comes back for the next poll's $2. */
+		CHECK(has(q, "a.backend_start > coalesce($2::timestamptz, "
+			  "pg_catalog.statement_timestamp()) - $3::interval"));
+		CHECK(has(q, "pg_catalog.statement_timestamp()"));
 		CHECK(all_qualified(q));
 	}
 	CHECK(has(statq_facts(), "pg_catalog.current_setting('rds.force_ssl', true)"));

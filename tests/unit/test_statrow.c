@@ -232,9 +232,29 @@ test_database(void)
 	CHECK_INT(statrow_decode(&t.cells, &r), STATROW_BAD_DATABASE);
 }
 
+static void
+test_time(void)
+{
+	struct trow t;
+	struct stat_row r;
+
+	session(&t);
+	for (int c = 0; c < STATQ_COL_COUNT; c++)
+		set_null(&t, c);
+	set_text(&t, STATQ_COL_KIND, "t");
+	CHECK_INT(statrow_decode(&t.cells, &r), STATROW_BAD_START);
+	set_int(&t, STATQ_T_TIME, UINT64_C(849168000) * 1000000, 8);
+	CHECK_INT(statrow_decode(&t.cells, &r), STATROW_OK);
+	CHECK_INT(r.kind, 't');
+	CHECK(r.backend_start_us == INT64_C(1795852800) * 1000000);
+	set(&t, STATQ_COL_KIND, "\0", 1);
+	CHECK_INT(statrow_decode_id(&t.cells, &r), STATROW_BAD_KIND);
+}
+
 int
 main(void)
 {
+	test_time();
 	test_good();
 	test_odd_text();
 	test_bad();

@@ -147,6 +147,27 @@ test_counters(void)
 	tracker_free(t);
 }
 
+/* A crowd of sessions comes and goes: the table shrinks back. */
+static void
+test_shrink(void)
+{
+	struct tracker *t = tracker_new();
+
+	tracker_begin(t);
+	for (int i = 1; i <= 5000; i++)
+		CHECK_INT(tracker_see(t, i, 7, true), 1);
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 1, 7, true), 0);
+	tracker_finish(t, NULL, NULL);
+	CHECK_INT(tracker_count(t), 1);
+	tracker_begin(t);
+	CHECK(tracker_mark(t, 1, 7));
+	CHECK_INT(tracker_see(t, 9, 7, true), 1);
+	tracker_finish(t, NULL, NULL);
+	CHECK_INT(tracker_count(t), 2);
+	tracker_free(t);
+}
+
 static void
 test_mark(void)
 {
@@ -171,5 +192,6 @@ main(void)
 	test_growth();
 	test_counters();
 	test_mark();
+	test_shrink();
 	return check_done();
 }
