@@ -13,7 +13,8 @@
  * `exec` is PQexec of the query text each time; `prepared` is PQprepare
  * once per connection, then PQexecPrepared; `ours` is sslhistd's own poll
  * query (lib/statquery.c) the way the daemon sends it, prepared with binary
- * results, to tell the query's cost on the server from the daemon's.
+ * results and the previous poll's time as $2, to tell the query's cost on
+ * the server from the daemon's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@
 #include "statquery.h"
 
 enum mode { M_EXEC, M_PREPARED, M_OURS };
-static const char *const own_params[3] = { "{}", NULL, "11 seconds" };
+/* $2 per connection: the previous poll's time, as the daemon passes it. */
+#define MAX_CONNS 4096
+static char since[MAX_CONNS][40];
 
 static const char spec_query[] =
 	"SELECT a.pid, a.backend_start, a.datname, a.usename, a.application_name, "
@@ -48,16 +51,42 @@ sleep_until(const struct timespec *t)
 		;
 }
 
-static int
-poll_one(PGconn *c, enum mode m)
+/* The 't' row of our query's result (the statement's time) as $2 text. */
+static void
+keep_since(const PGresult *r, char *out, size_t len)
 {
+	int n = PQntuples(r);
+	const unsigned char *v;
+	long long us = 0;
+	time_t s;
+	struct tm tm;
+	size_t k;
+
+	if (n == 0 || PQgetvalue(r, n - 1, 0)[0] != 't' || PQgetlength(r, n - 1, 2) != 8)
+		return;
+	v = (const unsigned char *)PQgetvalue(r, n - 1, 2);
+	for (int i = 0; i < 8; i++)
+		us = (long long)((unsigned long long)us << 8 | v[i]);
+	us += 946684800000000LL;	/* 2000-01-01 in Unix microseconds */
+	s = (time_t)(us / 1000000);
+	gmtime_r(&s, &tm);
+	k = strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(out + k, len - k, ".%06lld+00", us % 1000000);
+}
+
+static int
+poll_one(PGconn *c, enum mode m, char *since_text)
+{
+	const char *params[4] = { "{}", since_text[0] ? since_text : NULL, "2 seconds", "{}" };
 	PGresult *r = m == M_EXEC ? PQexec(c, spec_query) :
 		      m == M_PREPARED ? PQexecPrepared(c, "q", 0, NULL, NULL, NULL, 0) :
-		      PQexecPrepared(c, "q", 3, own_params, NULL, NULL, 1);
+		      PQexecPrepared(c, "q", 4, params, NULL, NULL, 1);
 	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok)
 		fprintf(stderr, "floor: poll: %s", PQresultErrorMessage(r));
+	else if (m == M_OURS)
+		keep_since(r, since_text, 40);
 	PQclear(r);
 	return ok ? 0 : -1;
 }
@@ -81,6 +110,8 @@ main(int argc, char **argv)
 	polls = atoi(argv[2]);
 	interval_ms = atol(argv[3]);
 	n = argc - 4;
+	if (n > MAX_CONNS)
+		return fail("too many connections", NULL);
 	if ((conns = calloc((size_t)n, sizeof(*conns))) == NULL)
 		return fail("calloc", NULL);
 	for (int i = 0; i < n; i++) {
@@ -92,7 +123,7 @@ main(int argc, char **argv)
 			const char *q = m != M_OURS ? spec_query : getenv("FLOOR_QUERY") ?
 					getenv("FLOOR_QUERY") :
 					statq_sessions(PQserverVersion(conns[i]));
-			PGresult *r = PQprepare(conns[i], "q", q, m == M_OURS ? 3 : 0, NULL);
+			PGresult *r = PQprepare(conns[i], "q", q, m == M_OURS ? 4 : 0, NULL);
 			if (PQresultStatus(r) != PGRES_COMMAND_OK)
 				return fail("prepare", conns[i]);
 			PQclear(r);
@@ -105,7 +136,7 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (int k = 0; k < polls; k++) {
 		for (int i = 0; i < n; i++)
-			if (poll_one(conns[i], m) < 0)
+			if (poll_one(conns[i], m, since[i]) < 0)
 				return 1;
 		next.tv_nsec += interval_ms * 1000000L;
 		while (next.tv_nsec >= 1000000000L) {

@@ -32,6 +32,8 @@
  * connection of a fleet that is starting, in every poll.)
  */
 #define OWN_MARGIN_MS 2000
+/* Sessions asked for in full per poll, at most (the rest the poll after). */
+#define WANT_MAX 64
 
 struct instance {
 	const struct poller_env *env;
@@ -51,6 +53,10 @@ struct instance {
 					 * time (server clock, Unix us); 0: none
 					 * yet, so no counter baseline either */
 	char cutoff[48];		/* the poll's $2 */
+	int32_t want[WANT_MAX];		/* pids met as 'o' but not known: the
+					 * next poll lists them in full ($4) */
+	size_t nwant;
+	char want_text[WANT_MAX * 12 + 3];
 	uint64_t bad_rows;		/* rows skipped, ever */
 	unsigned bad_logged;		/* kinds of bad rows logged (1 << kind) */
 	int server_version;
@@ -253,6 +259,22 @@ own_since(struct instance *in)
 	return in->cutoff;
 }
 
+/* $4: the pids to list in full (an int4[] literal); the list starts over. */
+static const char *
+want_list(struct instance *in)
+{
+	size_t n = 0;
+
+	in->want_text[n++] = '{';
+	for (size_t i = 0; i < in->nwant; i++)
+		n += (size_t)snprintf(in->want_text + n, sizeof(in->want_text) - n, "%s%d",
+				      i ? "," : "", (int)in->want[i]);
+	in->want_text[n++] = '}';
+	in->want_text[n] = '\0';
+	in->nwant = 0;
+	return in->want_text;
+}
+
 static void
 start_poll(struct instance *in)
 {
@@ -260,10 +282,10 @@ start_poll(struct instance *in)
 	in->poll_started_mono = mono_ms();
 	tracker_begin(in->tracker);
 	char margin[48];
-	const char *params[3] = { in->env->own_users, own_since(in), margin };
+	const char *params[4] = { in->env->own_users, own_since(in), margin, want_list(in) };
 
 	snprintf(margin, sizeof(margin), "%d milliseconds", OWN_MARGIN_MS);
-	pgconn_query_prepared(in->pc, STATQ_POLL_NAME, 3, params, 1);
+	pgconn_query_prepared(in->pc, STATQ_POLL_NAME, 4, params, 1);
 }
 
 static void
@@ -793,6 +815,13 @@ poll_row(struct poll_ctx *x, struct row_buf *b, int row)
 	}
 	if (tracker_mark(x->in->tracker, sr.pid, sr.backend_start_us))
 		return 0;
+	if (sr.kind == 'o') {
+		/* Older than the last poll yet not known (it was not visible
+		 * then, or a bad row): the next poll lists it in full. */
+		if (x->in->nwant < WANT_MAX)
+			x->in->want[x->in->nwant++] = sr.pid;
+		return 0;
+	}
 	return new_session(x, b, row);
 }
 
@@ -875,7 +904,7 @@ facts_done(struct instance *in, const PGresult *res)
 	}
 	log_connected(in);
 	set_state(in, INST_PREPARING);
-	pgconn_prepare(in->pc, STATQ_POLL_NAME, statq_sessions(in->server_version), 3);
+	pgconn_prepare(in->pc, STATQ_POLL_NAME, statq_sessions(in->server_version), 4);
 }
 
 static void

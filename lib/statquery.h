@@ -25,9 +25,11 @@
  * counters of PostgreSQL 14+ (pg_stat_database.sessions) come from one
  * snapshot: rows of kind 'a' are sessions, rows of kind 'd' are databases
  * (STATQ_D_* columns), and one row of kind 't' holds the statement's time
- * (STATQ_T_TIME). The daemon's own sessions (flagged, never recorded) are
- * listed only if they began after the second parameter: they matter only
- * as new sessions, for the count of missed ones.
+ * (STATQ_T_TIME). Sessions that began before the previous poll come as
+ * kind 'o': pid and backend_start only, the rest NULL (the daemon knows
+ * them; a server's cost per row is mostly naming and sending). The
+ * daemon's own sessions (flagged, never recorded) are listed only while
+ * new: they matter only then, for the count of missed ones.
  */
 #ifndef SSLHIST_STATQUERY_H
 #define SSLHIST_STATQUERY_H
@@ -71,9 +73,12 @@ enum statq_col {
 /* The poll query for a server of PQserverVersion() `version_num`; NULL for
  * servers older than STATQ_MIN_VERSION. Parameters: $1 a text[] of the
  * roles whose sslhistd sessions are the daemon's own; $2 the time of the
- * previous poll (its 't' row; NULL on a connection's first poll: this
- * statement's time) and $3 an interval: own sessions that began before
- * $2 - $3 are left out. Results: binary. */
+ * previous poll (its 't' row; NULL on the first poll: then every session
+ * is listed in full) and $3 an interval: sessions that began before
+ * $2 - $3 come as kind 'o', and own ones (before this statement's time
+ * less $3 on a first poll) not at all; $4 an int4[] of pids to list in
+ * full all the same (sessions the daemon met as 'o' without knowing them).
+ * Results: binary. */
 const char *statq_sessions(int version_num);
 
 enum statq_fact_col { STATQ_FACT_SERVER_VERSION, STATQ_FACT_SSL, STATQ_FACT_FORCE_SSL,

@@ -127,7 +127,7 @@ statrow_decode_id(const struct stat_cells *c, struct stat_row *r)
 	memset(r, 0, sizeof(*r));
 	r->bits = -1;
 	if (is_null(c, STATQ_COL_KIND) || c->lengths[STATQ_COL_KIND] != 1 ||
-	    strchr("adt", c->values[STATQ_COL_KIND][0]) == NULL ||
+	    strchr("adot", c->values[STATQ_COL_KIND][0]) == NULL ||
 	    c->values[STATQ_COL_KIND][0] == '\0')
 		return STATROW_BAD_KIND;
 	r->kind = c->values[STATQ_COL_KIND][0];

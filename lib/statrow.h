@@ -29,7 +29,7 @@
 
 enum statrow_error {
 	STATROW_OK,
-	STATROW_BAD_KIND,	/* not 'a', 'd' or 't' */
+	STATROW_BAD_KIND,	/* not 'a', 'o', 'd' or 't' */
 	STATROW_BAD_PID,	/* NULL, not an int4, or <= 0 */
 	STATROW_BAD_START,	/* NULL, not a timestamptz, or infinite (also the
 				 * time of a 't' row) */
@@ -43,9 +43,9 @@ enum statrow_error {
 
 /* One row, as the poll query's columns say (NULL pointers for SQL NULL). */
 struct stat_row {
-	char kind;			/* 'a', 'd' or 't' */
-	int32_t pid;			/* 'a' */
-	int64_t backend_start_us;	/* 'a'; 't': the statement's time.
+	char kind;			/* 'a', 'o', 'd' or 't' */
+	int32_t pid;			/* 'a', 'o' */
+	int64_t backend_start_us;	/* 'a', 'o'; 't': the statement's time.
 					 * Unix microseconds */
 	char *datname;		/* both kinds */
 	char *usename;
@@ -73,9 +73,10 @@ struct stat_cells {
 };
 
 /*
- * Decodes the columns that identify a row: its kind and, for a session,
- * pid and backend_start; database and time rows are decoded whole. Enough
- * to tell a known session from a new one.
+ * Decodes the columns that identify a row: its kind and, for a session
+ * ('a' listed in full, 'o' by identity only), pid and backend_start;
+ * database and time rows are decoded whole. Enough to tell a known
+ * session from a new one.
  */
 enum statrow_error statrow_decode_id(const struct stat_cells *c, struct stat_row *out);
 /* Decodes every column (statrow_decode_id included). */

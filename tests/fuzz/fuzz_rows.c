@@ -43,9 +43,10 @@ check_row(const struct stat_row *r, char *const *bufs, const int *lens)
 		r->client_hostname, r->tls_version, r->cipher, r->client_dn, r->client_serial,
 		r->issuer_dn, r->stats_reset };
 
-	if (r->kind != 'a' && r->kind != 'd' && r->kind != 't')
+	if (r->kind != 'a' && r->kind != 'o' && r->kind != 'd' && r->kind != 't')
 		abort();
-	if (r->kind == 'a' && (r->pid <= 0 || r->bits < -1 || r->bits > 65535))
+	if ((r->kind == 'a' || r->kind == 'o') && (r->pid <= 0 || r->bits < -1 ||
+						   r->bits > 65535))
 		abort();
 	if (r->kind == 'd' && (r->datname == NULL || r->sessions < 0))
 		abort();
@@ -83,7 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lens[c] = nulls[c] ? 0 : (int)n;
 		p += n;
 	}
-	if (statrow_decode_id(&cells, &row) == STATROW_OK && row.kind == 'd')
+	if (statrow_decode_id(&cells, &row) == STATROW_OK)
 		check_row(&row, bufs, lens);
 	if (statrow_decode(&cells, &row) == STATROW_OK)
 		check_row(&row, bufs, lens);

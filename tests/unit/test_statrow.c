@@ -251,10 +251,30 @@ test_time(void)
 	CHECK_INT(statrow_decode_id(&t.cells, &r), STATROW_BAD_KIND);
 }
 
+/* A session by identity only: its other columns are not looked at. */
+static void
+test_old(void)
+{
+	struct trow t;
+	struct stat_row r;
+
+	session(&t);
+	set_text(&t, STATQ_COL_KIND, "o");
+	set_null(&t, STATQ_COL_SSL);
+	set(&t, STATQ_COL_APPLICATION, "x\0y", 3);
+	CHECK_INT(statrow_decode(&t.cells, &r), STATROW_OK);
+	CHECK_INT(r.kind, 'o');
+	CHECK_INT(r.pid, 4242);
+	CHECK_STR(r.application, NULL);
+	set_null(&t, STATQ_COL_PID);
+	CHECK_INT(statrow_decode(&t.cells, &r), STATROW_BAD_PID);
+}
+
 int
 main(void)
 {
 	test_time();
+	test_old();
 	test_good();
 	test_odd_text();
 	test_bad();
