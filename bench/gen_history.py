@@ -78,7 +78,7 @@ def clients(db, n_inst, n, rng):
 
 def flush_clients(db, batch):
     db.executemany(
-        "INSERT INTO client (id, instance_id, ident, database, user, application,"
+        "INSERT INTO client_data (id, instance_id, ident, database, user, application,"
         " client_addr, client_hostname, ssl, tls_version, cipher, bits, client_dn,"
         " issuer_dn, first_seen, last_seen, sessions, samples)"
         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
@@ -119,7 +119,14 @@ def live_sessions(db, n_clients, n_inst, rng, n=5000):
     for k in range(n):
         cid = rng.randrange(1, n_clients + 1)
         rows.append(((cid - 1) % n_inst + 1, 10000 + k, NOW * 1000000 - k, cid, NOW - 60))
-    db.executemany("INSERT INTO live_session VALUES (?,?,?,?,?)", rows)
+    db.executemany("INSERT INTO live_session (instance_id, pid, backend_start_us, client_id,"
+                   " first_seen, from_poll) VALUES (?,?,?,?,?,1)", rows)
+    # Their clients are live (sql/002_live_counts.sql): counted, last seen
+    # at the instance's last poll.
+    db.execute("UPDATE client_data SET live = (SELECT count(*) FROM live_session l"
+               " WHERE l.client_id = client_data.id), last_seen = 9223372036854775807"
+               " WHERE id IN (SELECT client_id FROM live_session)")
+    db.execute("UPDATE client_data SET live_from = live WHERE live > 0")
 
 
 def main():

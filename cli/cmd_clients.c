@@ -2,8 +2,8 @@
  * cmd_clients.c: `sslhist clients`, every distinct client seen.
  *
  * Rows are read instance by instance, each in batches of BATCH_ROWS along
- * the index client_instance (instance_id, last_seen) with a (last_seen, id)
- * cursor: no sort, short read transactions, and memory bounded by one
+ * the index client_instance (instance_id, last_seen) of client_data with a
+ * (last_seen, id) cursor: no sort, short read transactions, and memory bounded by one
  * batch whatever the number of clients. Order: cluster, instance, then
  * last seen.
  */
@@ -33,18 +33,31 @@ static const char usage_text[] =
 	"  --format F       table (default), json or csv\n";
 
 enum {
-	Q_ID, Q_LAST_SEEN, Q_DATABASE, Q_USER, Q_APPLICATION, Q_ADDR, Q_HOSTNAME, Q_SSL,
+	Q_ID, Q_STORED_SEEN, Q_DATABASE, Q_USER, Q_APPLICATION, Q_ADDR, Q_HOSTNAME, Q_SSL,
 	Q_TLS, Q_CIPHER, Q_BITS, Q_CLIENT_DN, Q_ISSUER_DN, Q_FIRST_SEEN, Q_SESSIONS, Q_SAMPLES,
+	Q_LAST_SEEN,
 };
 
+/*
+ * client_data, not the view `client`, so the cursor walks the index: a
+ * client with live sessions has the stored last_seen LIVE (sorted last, as
+ * it is seen at the instance's last poll) and its samples grow with the
+ * instance's polls (sql/002_live_counts.sql). The cursor is the stored
+ * value; the output the derived one.
+ */
+#define LIVE "9223372036854775807"
+#define SEEN "coalesce(i.last_success, c.first_seen)"
 static const char batch_sql[] =
-	"SELECT id, last_seen, database, user, application, client_addr, client_hostname,"
-	" ssl, tls_version, cipher, bits, client_dn, issuer_dn, first_seen, sessions, samples"
-	" FROM client"
-	" WHERE instance_id = ?1 AND (last_seen, id) > (?2, ?3) AND last_seen >= ?4"
-	" AND (?5 IS NULL OR user = ?5) AND (?6 IS NULL OR database = ?6)"
-	" AND (?7 IS NULL OR ssl = ?7)"
-	" ORDER BY last_seen, id LIMIT ?8";
+	"SELECT c.id, c.last_seen, c.database, c.user, c.application, c.client_addr,"
+	" c.client_hostname, c.ssl, c.tls_version, c.cipher, c.bits, c.client_dn, c.issuer_dn,"
+	" c.first_seen, c.sessions, c.samples + c.live * (i.polls_ok + 1) - c.live_from,"
+	" CASE WHEN c.last_seen = " LIVE " THEN " SEEN " ELSE c.last_seen END"
+	" FROM client_data c JOIN instance i ON i.id = c.instance_id"
+	" WHERE c.instance_id = ?1 AND (c.last_seen, c.id) > (?2, ?3) AND c.last_seen >= ?4"
+	" AND (c.last_seen < " LIVE " OR " SEEN " >= ?4)"
+	" AND (?5 IS NULL OR c.user = ?5) AND (?6 IS NULL OR c.database = ?6)"
+	" AND (?7 IS NULL OR c.ssl = ?7)"
+	" ORDER BY c.last_seen, c.id LIMIT ?8";
 
 static const struct col cols[] = {
 	{ "cluster", "CLUSTER", COL_STR, 0, 20 },
@@ -112,7 +125,7 @@ fetch(struct clients_src *s, char *err, size_t errlen)
 	s->row = 0;
 	s->more = n == BATCH_ROWS;
 	if (n > 0) {
-		s->cur_seen = batch_int(&s->b, (size_t)n - 1, Q_LAST_SEEN);
+		s->cur_seen = batch_int(&s->b, (size_t)n - 1, Q_STORED_SEEN);
 		s->cur_id = batch_int(&s->b, (size_t)n - 1, Q_ID);
 	}
 	return 0;

@@ -87,21 +87,33 @@ static const char cov_sql[] =
 	" max(polls)"
 	" FROM coverage WHERE hour > ?1 - 3600 GROUP BY instance_id";
 
-/* The client pass; the WHERE parts are appended as needed. */
+/*
+ * The client pass; the WHERE parts are appended as needed. client_data,
+ * not the view `client`: no join per client. A client with live sessions
+ * has the stored last_seen LIVE and is seen at its instance's last
+ * successful poll (sql/002_live_counts.sql).
+ */
+#define LIVE "9223372036854775807"
 static const char count_sql[] =
-	"SELECT instance_id, ssl, tls_version, application, sessions FROM client";
-static const char count_since[] = " last_seen >= ?1";
+	"SELECT instance_id, ssl, tls_version, application, sessions FROM client_data";
+static const char count_since[] =
+	" last_seen >= ?1 AND (last_seen < " LIVE " OR coalesce((SELECT last_success FROM"
+	" instance WHERE id = instance_id), first_seen) >= ?1)";
 static const char count_cluster[] =
 	" instance_id IN (SELECT id FROM instance WHERE cluster = ?2)";
 
-/* The clients a finding names: ?4 = 0 non-SSL, 1 TLS below 1.2. */
+/* The clients a finding names: ?4 = 0 non-SSL, 1 TLS below 1.2. Column 1
+ * is the last seen time, column 7 the stored one (the cursor). */
+#define SEEN "coalesce(i.last_success, c.first_seen)"
 static const char list_sql[] =
-	"SELECT id, last_seen, user, database, client_addr, application, tls_version"
-	" FROM client WHERE instance_id = ?1 AND (last_seen, id) > (?2, ?3)"
-	" AND last_seen >= ?5"
-	" AND CASE ?4 WHEN 0 THEN ssl = 0"
-	"  ELSE ssl <> 0 AND tls_version IN ('SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1') END"
-	" ORDER BY last_seen, id LIMIT ?6";
+	"SELECT c.id, CASE WHEN c.last_seen = " LIVE " THEN " SEEN " ELSE c.last_seen END,"
+	" c.user, c.database, c.client_addr, c.application, c.tls_version, c.last_seen"
+	" FROM client_data c JOIN instance i ON i.id = c.instance_id"
+	" WHERE c.instance_id = ?1 AND (c.last_seen, c.id) > (?2, ?3)"
+	" AND c.last_seen >= ?5 AND (c.last_seen < " LIVE " OR " SEEN " >= ?5)"
+	" AND CASE ?4 WHEN 0 THEN c.ssl = 0"
+	"  ELSE c.ssl <> 0 AND c.tls_version IN ('SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1') END"
+	" ORDER BY c.last_seen, c.id LIMIT ?6";
 
 static bool
 is_weak_tls(const char *v)
@@ -488,7 +500,7 @@ name_clients(struct rctx *x, const struct rcluster *c, const struct rinst *in, i
 		for (r = 0; r < b.nrows; r++)
 			client_finding(x, in, kind, &b, r);
 		if (n > 0) {
-			cur_seen = batch_int(&b, (size_t)n - 1, 1);
+			cur_seen = batch_int(&b, (size_t)n - 1, 7);
 			cur_id = batch_int(&b, (size_t)n - 1, 0);
 		}
 		got += n;

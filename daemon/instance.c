@@ -17,12 +17,23 @@
 #include "pgconn.h"
 #include "servercert.h"
 #include "statquery.h"
+#include "statrow.h"
 #include "store.h"
 #include "tracker.h"
 #include "writer.h"
 #include "timer.h"
 
 #define BACKOFF_MIN_MS 1000
+/*
+ * An own session is listed if it began at most this long before the last
+ * poll's snapshot: it shows in pg_stat_activity only once authenticated,
+ * which takes milliseconds; one slower than this counts as a missed
+ * session once. (A margin as long as connect_timeout would list every
+ * connection of a fleet that is starting, in every poll.)
+ */
+#define OWN_MARGIN_MS 2000
+/* Sessions asked for in full per poll, at most (the rest the poll after). */
+#define WANT_MAX 64
 
 struct instance {
 	const struct poller_env *env;
@@ -36,6 +47,18 @@ struct instance {
 	struct pgconn *pc;
 	struct event *timer;
 	struct tracker *tracker;
+	struct stat_row *dbrows;	/* a poll's database rows (reused) */
+	size_t dbcap;
+	int64_t snapshot_us;		/* the last successful poll's statement
+					 * time (server clock, Unix us); 0: none
+					 * yet, so no counter baseline either */
+	char cutoff[48];		/* the poll's $2 */
+	int32_t want[WANT_MAX];		/* pids met as 'o' but not known: the
+					 * next poll lists them in full ($4) */
+	size_t nwant;
+	char want_text[WANT_MAX * 12 + 3];
+	uint64_t bad_rows;		/* rows skipped, ever */
+	unsigned bad_logged;		/* kinds of bad rows logged (1 << kind) */
 	int server_version;
 	struct instance_facts *facts;	/* read at connect, stored with the next poll */
 	int64_t last_success_ms;
@@ -45,12 +68,12 @@ struct instance {
 	bool ok;
 	int64_t timer_due_mono;		/* when `timer` fires (WAITING, IDLE) */
 	int64_t state_since_mono;
-	bool warned_bad_rows;		/* malformed rows were logged */
 };
 
 static const char *const state_names[] = {
 	[INST_WAITING] = "waiting", [INST_CONNECTING] = "connecting", [INST_FACTS] = "facts",
-	[INST_POLLING] = "polling", [INST_IDLE] = "idle", [INST_DONE] = "done",
+	[INST_PREPARING] = "preparing", [INST_POLLING] = "polling", [INST_IDLE] = "idle",
+	[INST_DONE] = "done",
 };
 
 static void on_connected(struct pgconn *pc, void *arg);
@@ -102,8 +125,10 @@ static void
 preload_counter(void *arg, uint32_t datid, const char *database, int64_t sessions,
 		const char *stats_reset)
 {
+	bool changed;
+
 	(void)database;
-	(void)tracker_count_db(arg, datid, sessions, stats_reset, 0);
+	(void)tracker_count_db(arg, datid, sessions, stats_reset, 0, &changed);
 }
 
 struct instance *
@@ -165,6 +190,7 @@ instance_free(struct instance *in)
 	if (in->timer)
 		event_free(in->timer);
 	tracker_free(in->tracker);
+	free(in->dbrows);
 	free_facts(in->facts);
 	free(in->last_error);
 	free(in->host);
@@ -250,15 +276,61 @@ schedule_reconnect(struct instance *in)
 	arm(in, d);
 }
 
+/*
+ * $2 of the poll query: the last successful poll's time, kept across
+ * reconnections so that own sessions begun in between count as seen
+ * (NULL before the first). Own sessions that began before it less $3 are
+ * not listed (statquery.h).
+ */
+static const char *
+own_since(struct instance *in)
+{
+	int64_t us = in->snapshot_us;
+	time_t s = (time_t)(us / 1000000);
+	int64_t frac = us % 1000000;
+	struct tm tm;
+	size_t n;
+
+	if (in->snapshot_us == 0)
+		return NULL;
+	if (frac < 0) {
+		frac += 1000000;
+		s--;
+	}
+	if (gmtime_r(&s, &tm) == NULL)
+		return NULL;
+	n = strftime(in->cutoff, sizeof(in->cutoff), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(in->cutoff + n, sizeof(in->cutoff) - n, ".%06lld+00", (long long)frac);
+	return in->cutoff;
+}
+
+/* $4: the pids to list in full (an int4[] literal); the list starts over. */
+static const char *
+want_list(struct instance *in)
+{
+	size_t n = 0;
+
+	in->want_text[n++] = '{';
+	for (size_t i = 0; i < in->nwant; i++)
+		n += (size_t)snprintf(in->want_text + n, sizeof(in->want_text) - n, "%s%d",
+				      i ? "," : "", (int)in->want[i]);
+	in->want_text[n++] = '}';
+	in->want_text[n] = '\0';
+	in->nwant = 0;
+	return in->want_text;
+}
+
 static void
 start_poll(struct instance *in)
 {
 	set_state(in, INST_POLLING);
 	in->poll_started_mono = mono_ms();
 	tracker_begin(in->tracker);
-	const char *params[1] = { in->env->own_users };
+	char margin[48];
+	const char *params[4] = { in->env->own_users, own_since(in), margin, want_list(in) };
 
-	pgconn_query(in->pc, statq_sessions(in->server_version), 1, params);
+	snprintf(margin, sizeof(margin), "%d milliseconds", OWN_MARGIN_MS);
+	pgconn_query_prepared(in->pc, STATQ_POLL_NAME, 4, params, 1);
 }
 
 static void
@@ -280,6 +352,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		break;
 	case INST_CONNECTING:
 	case INST_FACTS:
+	case INST_PREPARING:
 	case INST_POLLING:
 	case INST_DONE:
 		break;
@@ -459,28 +532,25 @@ key_eq(const struct client_key *a, const struct client_key *b)
 	       str_eq(a->issuer_dn, b->issuer_dn);
 }
 
-/* Reads the key of session row `row` (pointers into res, not copies). */
+/* SPEC's client identity of a decoded session row (pointers into it). */
 static void
-row_key(const PGresult *res, int row, struct client_key *k)
+row_key(const struct stat_row *row, struct client_key *k)
 {
-#define V(col) (PQgetisnull(res, row, (col)) ? NULL : PQgetvalue(res, row, (col)))
-	k->database = V(STATQ_COL_DATNAME);
-	k->user = V(STATQ_COL_USENAME);
-	k->application = V(STATQ_COL_APPLICATION);
-	k->client_addr = V(STATQ_COL_CLIENT_ADDR);
-	k->ssl = value_true(res, row, STATQ_COL_SSL);
-	k->tls_version = k->ssl ? V(STATQ_COL_VERSION) : NULL;
-	k->cipher = k->ssl ? V(STATQ_COL_CIPHER) : NULL;
-	k->bits = k->ssl && !PQgetisnull(res, row, STATQ_COL_BITS) ?
-		  atoi(PQgetvalue(res, row, STATQ_COL_BITS)) : -1;
-	k->client_dn = k->ssl ? V(STATQ_COL_CLIENT_DN) : NULL;
-	k->issuer_dn = k->ssl ? V(STATQ_COL_ISSUER_DN) : NULL;
+	k->database = row->datname;
+	k->user = row->usename;
+	k->application = row->application;
+	k->client_addr = row->client_addr;
+	k->ssl = row->ssl;
+	k->tls_version = k->ssl ? row->tls_version : NULL;
+	k->cipher = k->ssl ? row->cipher : NULL;
+	k->bits = k->ssl ? row->bits : -1;
+	k->client_dn = k->ssl ? row->client_dn : NULL;
+	k->issuer_dn = k->ssl ? row->issuer_dn : NULL;
 	/* An empty DN is "no client certificate". */
 	if (k->client_dn && !*k->client_dn)
 		k->client_dn = NULL;
 	if (k->issuer_dn && !*k->issuer_dn)
 		k->issuer_dn = NULL;
-#undef V
 }
 
 static int
@@ -501,49 +571,127 @@ copy_key(struct client_key *d, const struct client_key *s)
 	       copy_str(&d->client_dn, s->client_dn) | copy_str(&d->issuer_dn, s->issuer_dn);
 }
 
+/* New sessions seen in one database (for the missed-session count). */
+struct db_new {
+	const char *datname;	/* into the result */
+	int64_t n;
+};
+
+/*
+ * One poll's work. Everything but the record is allocated only when the
+ * poll finds something new: a poll of known sessions allocates the record.
+ */
+struct poll_ctx {
+	struct instance *in;
+	const PGresult *res;
+	int rows;
+	struct poll_record *r;
+	struct obs_index ix;
+	struct db_new *dbs;
+	size_t ndbs;
+	size_t ndbrows;
+	bool oom;
+};
+
+/* One row's values, filled column by column as the decoding needs them. */
+struct row_buf {
+	char *v[STATQ_COL_COUNT];
+	int len[STATQ_COL_COUNT];
+	bool null[STATQ_COL_COUNT];
+	struct stat_cells cells;
+};
+
+static void
+cell(struct row_buf *b, const PGresult *res, int row, int col)
+{
+	b->null[col] = PQgetisnull(res, row, col);
+	b->v[col] = PQgetvalue(res, row, col);
+	b->len[col] = PQgetlength(res, row, col);
+}
+
+static void
+cells_all(struct row_buf *b, const PGresult *res, int row)
+{
+	for (int col = 0; col < STATQ_COL_COUNT; col++)
+		cell(b, res, row, col);
+}
+
+static void
+bad_row(struct instance *in, enum statrow_error e)
+{
+	in->bad_rows++;
+	if (in->bad_logged & (1u << e))
+		return;
+	in->bad_logged |= 1u << e;
+	olog(LVL_WARNING, &in->obj,
+	     "skipped a row of the poll query: %s (%llu bad rows so far; each kind is "
+	     "logged once)", statrow_error_name(e), (unsigned long long)in->bad_rows);
+}
+
+/* Room for every row of the poll, allocated at its first new session. */
+static int
+reserve(struct poll_ctx *x)
+{
+	struct poll_record *r = x->r;
+	size_t n = (size_t)x->rows;
+
+	if (x->ix.slot != NULL)
+		return 0;
+	x->ix.cap = 16;
+	while (x->ix.cap < 2 * n)
+		x->ix.cap *= 2;
+	x->ix.slot = calloc(x->ix.cap, sizeof(*x->ix.slot));
+	r->clients = calloc(n, sizeof(*r->clients));
+	r->new_sessions = calloc(n, sizeof(*r->new_sessions));
+	return x->ix.slot && r->clients && r->new_sessions ? 0 : -1;
+}
+
 /* The record's client for key k, added if new; -1 when out of memory. */
 static ssize_t
-client_index(struct poll_record *r, struct obs_index *ix, const struct client_key *k,
-	     size_t maxclients, const char *hostname)
+client_index(struct poll_ctx *x, const struct client_key *k, const char *hostname)
 {
-	size_t mask = ix->cap - 1, i = (size_t)hash_key(k) & mask;
+	struct poll_record *r = x->r;
+	size_t mask = x->ix.cap - 1, i = (size_t)hash_key(k) & mask;
 	struct client_obs *o;
 
-	for (; ix->slot[i]; i = (i + 1) & mask) {
-		if (key_eq(&r->clients[ix->slot[i] - 1].key, k))
-			return (ssize_t)(ix->slot[i] - 1);
+	for (; x->ix.slot[i]; i = (i + 1) & mask) {
+		if (key_eq(&r->clients[x->ix.slot[i] - 1].key, k))
+			return (ssize_t)(x->ix.slot[i] - 1);
 	}
-	if (r->nclients == maxclients)
+	if (r->nclients == (size_t)x->rows)
 		return -1;
 	o = &r->clients[r->nclients];
 	memset(o, 0, sizeof(*o));
 	if (copy_key(&o->key, k) < 0 || copy_str(&o->client_hostname, hostname) < 0)
 		return -1;
-	ix->slot[i] = ++r->nclients;
+	x->ix.slot[i] = ++r->nclients;
 	return (ssize_t)(r->nclients - 1);
 }
 
-struct poll_ctx {
-	struct instance *in;
-	struct poll_record *r;
-	bool oom;
-};
-
-static void
-on_ended(void *arg, int32_t pid, int64_t backend_start_us, bool single_poll)
+static int
+count_new_db(struct poll_ctx *x, const char *datname)
 {
-	struct poll_ctx *ctx = arg;
-	struct poll_record *r = ctx->r;
-	struct session_ref *n;
-
-	n = realloc(r->ended_sessions, (r->n_ended + 1) * sizeof(*n));
-	if (n == NULL) {
-		ctx->oom = true;
-		return;
+	if (datname == NULL)
+		return 0;
+	for (size_t i = 0; i < x->ndbs; i++) {
+		if (strcmp(x->dbs[i].datname, datname) == 0) {
+			x->dbs[i].n++;
+			return 0;
+		}
 	}
-	r->ended_sessions = n;
-	n[r->n_ended++] = (struct session_ref){ .pid = pid, .backend_start_us = backend_start_us,
-		.single_poll = single_poll };
+	if (x->dbs == NULL && (x->dbs = calloc((size_t)x->rows, sizeof(*x->dbs))) == NULL)
+		return -1;
+	x->dbs[x->ndbs++] = (struct db_new){ datname, 1 };
+	return 0;
+}
+
+static int64_t
+new_in_db(const struct poll_ctx *x, const char *datname)
+{
+	for (size_t i = 0; i < x->ndbs; i++)
+		if (strcmp(x->dbs[i].datname, datname) == 0)
+			return x->dbs[i].n;
+	return 0;
 }
 
 static bool
@@ -555,65 +703,244 @@ excluded(const struct instance *in, const struct client_key *k)
 	       (k->database && strlist_contains(&cfg->exclude_databases, k->database));
 }
 
-static int
-fill_counters(const PGresult *res, struct poll_record *r, int64_t **new_seen)
+/* The row's application_name as sent (NULL and '' differ); never 0. */
+static uint64_t
+app_hash(const struct row_buf *b)
 {
-	int rows = PQntuples(res);
-	size_t nd = 0;
+	uint64_t h = 14695981039346656037ULL;
 
-	for (int i = 0; i < rows; i++)
-		nd += PQgetvalue(res, i, STATQ_COL_KIND)[0] == 'd';
-	r->counters = calloc(nd ? nd : 1, sizeof(*r->counters));
-	*new_seen = calloc(nd ? nd : 1, sizeof(**new_seen));
-	if (r->counters == NULL || *new_seen == NULL)
+	if (b->null[STATQ_COL_APPLICATION])
+		return 1;
+	for (int i = 0; i < b->len[STATQ_COL_APPLICATION]; i++)
+		h = (h ^ (unsigned char)b->v[STATQ_COL_APPLICATION][i]) * 1099511628211ULL;
+	return h | 2;
+}
+
+static int
+add_ended(struct poll_record *r, struct session_ref ref)
+{
+	struct session_ref *n = realloc(r->ended_sessions, (r->n_ended + 1) * sizeof(*n));
+
+	if (n == NULL)
 		return -1;
-	for (int i = 0; i < rows; i++) {
-		struct db_counter *c;
+	r->ended_sessions = n;
+	n[r->n_ended++] = ref;
+	return 0;
+}
 
-		if (PQgetvalue(res, i, STATQ_COL_KIND)[0] != 'd')
-			continue;
-		c = &r->counters[r->ncounters++];
-		c->datid = (uint32_t)strtoul(PQgetvalue(res, i, STATQ_D_DATID), NULL, 10);
-		c->sessions = strtoll(PQgetvalue(res, i, STATQ_D_SESSIONS), NULL, 10);
-		if (copy_str(&c->database, PQgetvalue(res, i, STATQ_D_DATNAME)) < 0 ||
-		    copy_str(&c->stats_reset, PQgetisnull(res, i, STATQ_D_STATS_RESET) ? NULL :
-			     PQgetvalue(res, i, STATQ_D_STATS_RESET)) < 0)
-			return -1;
+/*
+ * A known session under another application_name (SET application_name):
+ * it leaves its old client, whose samples settle as for a session that
+ * ended, for the client its full row names, as one session more of that
+ * client; for the instance it is neither a new nor an ended session.
+ */
+static int
+moved_session(struct poll_ctx *x, struct row_buf *b, int row)
+{
+	struct poll_record *r = x->r;
+	struct stat_row sr;
+	struct client_key k;
+	enum statrow_error e;
+	ssize_t ci;
+
+	cells_all(b, x->res, row);
+	if ((e = statrow_decode(&b->cells, &sr)) != STATROW_OK) {
+		bad_row(x->in, e);
+		return 0;
 	}
+	row_key(&sr, &k);
+	if (sr.own || excluded(x->in, &k))
+		return 0;
+	if (reserve(x) < 0 || (ci = client_index(x, &k, sr.client_hostname)) < 0 ||
+	    add_ended(r, (struct session_ref){ .pid = sr.pid,
+		      .backend_start_us = sr.backend_start_us, .moved = true }) < 0)
+		return -1;
+	r->clients[ci].samples++;
+	r->clients[ci].new_sessions++;
+	r->new_sessions[r->n_new++] = (struct session_ref){ .pid = sr.pid,
+		.backend_start_us = sr.backend_start_us, .client = (size_t)ci, .moved = true };
+	return 0;
+}
+
+/* A session the tracker did not know: decoded whole, tracked, recorded. */
+static int
+new_session(struct poll_ctx *x, struct row_buf *b, int row)
+{
+	struct instance *in = x->in;
+	struct poll_record *r = x->r;
+	struct stat_row sr;
+	struct client_key k;
+	enum statrow_error e;
+	bool recorded;
+	ssize_t ci;
+
+	cells_all(b, x->res, row);
+	if ((e = statrow_decode(&b->cells, &sr)) != STATROW_OK) {
+		bad_row(in, e);
+		return 0;
+	}
+	row_key(&sr, &k);
+	recorded = !sr.own && !excluded(in, &k);
+	if (tracker_see(in->tracker, sr.pid, sr.backend_start_us, recorded) < 0 ||
+	    count_new_db(x, sr.datname) < 0)
+		return -1;
+	(void)tracker_app(in->tracker, sr.pid, sr.backend_start_us, app_hash(b));
+	if (!recorded)
+		return 0;
+	if (reserve(x) < 0 || (ci = client_index(x, &k, sr.client_hostname)) < 0)
+		return -1;
+	/* Its first sample; the store derives the next ones. */
+	r->clients[ci].samples++;
+	r->clients[ci].new_sessions++;
+	r->new_sessions[r->n_new++] = (struct session_ref){ .pid = sr.pid,
+		.backend_start_us = sr.backend_start_us, .client = (size_t)ci };
+	return 0;
+}
+
+/* A database row, kept for the counters (after every session is seen). */
+static int
+keep_db_row(struct poll_ctx *x, const struct stat_row *sr)
+{
+	struct instance *in = x->in;
+
+	if (x->ndbrows == in->dbcap) {
+		size_t cap = in->dbcap ? 2 * in->dbcap : 8;
+		struct stat_row *n = realloc(in->dbrows, cap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		in->dbrows = n;
+		in->dbcap = cap;
+	}
+	in->dbrows[x->ndbrows++] = *sr;
 	return 0;
 }
 
 static void
-count_new(struct poll_record *r, int64_t *new_seen, const char *datname)
+on_ended(void *arg, int32_t pid, int64_t backend_start_us, bool single_poll)
 {
-	for (size_t j = 0; datname && j < r->ncounters; j++) {
-		if (strcmp(r->counters[j].database, datname) == 0) {
-			new_seen[j]++;
-			return;
-		}
-	}
+	struct poll_ctx *x = arg;
+
+	if (add_ended(x->r, (struct session_ref){ .pid = pid,
+		      .backend_start_us = backend_start_us, .single_poll = single_poll }) < 0)
+		x->oom = true;
 }
 
-/*
- * A session row names its session (pid, backend start) and says whether it
- * is SSL; a row without them (a hostile or broken server) would be stored
- * as a session or client that never was.
- */
-static bool
-session_row_ok(const PGresult *res, int row, int32_t *pid, int64_t *bs)
+static void
+on_dropped(void *arg, uint32_t datid)
 {
-	const char *p = PQgetvalue(res, row, STATQ_COL_PID);
-	const char *b = PQgetvalue(res, row, STATQ_COL_BACKEND_START_US);
-	char *end1, *end2;
-	long v;
+	struct poll_ctx *x = arg;
+	struct poll_record *r = x->r;
+	uint32_t *n = realloc(r->dropped, (r->ndropped + 1) * sizeof(*n));
 
-	if (PQgetisnull(res, row, STATQ_COL_PID) || PQgetisnull(res, row, STATQ_COL_BACKEND_START_US) ||
-	    PQgetisnull(res, row, STATQ_COL_SSL))
-		return false;
-	v = strtol(p, &end1, 10);
-	*bs = strtoll(b, &end2, 10);
-	*pid = (int32_t)v;
-	return *p && !*end1 && *b && !*end2 && v > 0 && v <= INT32_MAX;
+	if (n == NULL) {
+		x->oom = true;
+		return;
+	}
+	r->dropped = n;
+	n[r->ndropped++] = datid;
+}
+
+static int
+add_counter(struct poll_record *r, const struct stat_row *d, int64_t missed)
+{
+	struct db_counter *c;
+
+	if (r->counters == NULL && (r->counters = calloc(r->ncounters + 64, sizeof(*c))) == NULL)
+		return -1;
+	if (r->ncounters % 64 == 0 && r->ncounters > 0) {
+		c = realloc(r->counters, (r->ncounters + 64) * sizeof(*c));
+		if (c == NULL)
+			return -1;
+		r->counters = c;
+	}
+	c = &r->counters[r->ncounters++];
+	*c = (struct db_counter){ .datid = d->datid, .sessions = d->sessions, .missed = missed };
+	return copy_str(&c->database, d->datname) | copy_str(&c->stats_reset, d->stats_reset);
+}
+
+/* pg_stat_database.sessions: what was missed, and what changed. */
+static int
+count_databases(struct poll_ctx *x)
+{
+	struct instance *in = x->in;
+	struct poll_record *r = x->r;
+
+	r->counters_known = in->server_version >= STATQ_SESSIONS_VERSION;
+	for (size_t i = 0; i < x->ndbrows; i++) {
+		const struct stat_row *d = &in->dbrows[i];
+		bool changed;
+		int64_t missed = tracker_count_db(in->tracker, d->datid, d->sessions,
+						  d->stats_reset, new_in_db(x, d->datname),
+						  &changed);
+
+		if (!changed) {
+			r->baseline_known = true;
+			continue;
+		}
+		if (add_counter(r, d, missed) < 0)
+			return -1;
+	}
+	tracker_counters_done(in->tracker, on_dropped, x);
+	return 0;
+}
+
+/* The next poll lists session `pid` in full ($4). */
+static void
+want(struct instance *in, int32_t pid)
+{
+	for (size_t i = 0; i < in->nwant; i++)
+		if (in->want[i] == pid)
+			return;
+	if (in->nwant < WANT_MAX)
+		in->want[in->nwant++] = pid;
+}
+
+/* One row: a known session costs a hash lookup, nothing else. */
+static int
+poll_row(struct poll_ctx *x, struct row_buf *b, int row)
+{
+	struct stat_row sr;
+	enum statrow_error e;
+
+	cell(b, x->res, row, STATQ_COL_KIND);
+	cell(b, x->res, row, STATQ_COL_PID);
+	if (!b->null[STATQ_COL_KIND] && b->len[STATQ_COL_KIND] == 1 &&
+	    b->v[STATQ_COL_KIND][0] == 'd') {
+		cell(b, x->res, row, STATQ_D_DATNAME);
+		cell(b, x->res, row, STATQ_COL_SESSIONS);
+		cell(b, x->res, row, STATQ_COL_STATS_RESET);
+	} else {
+		cell(b, x->res, row, STATQ_COL_BACKEND_START);
+		cell(b, x->res, row, STATQ_COL_APPLICATION);
+	}
+	if ((e = statrow_decode_id(&b->cells, &sr)) != STATROW_OK) {
+		bad_row(x->in, e);
+		return 0;
+	}
+	if (sr.kind == 'd')
+		return keep_db_row(x, &sr);
+	if (sr.kind == 't') {
+		x->in->snapshot_us = sr.backend_start_us;
+		return 0;
+	}
+	if (tracker_mark(x->in->tracker, sr.pid, sr.backend_start_us)) {
+		if (!tracker_app(x->in->tracker, sr.pid, sr.backend_start_us, app_hash(b)))
+			return 0;
+		if (sr.kind == 'a')
+			return moved_session(x, b, row);
+		/* Renamed, but its row is by identity only: the next poll
+		 * lists it in full. */
+		tracker_defer(x->in->tracker, sr.pid, sr.backend_start_us);
+		want(x->in, sr.pid);
+		return 0;
+	}
+	if (sr.kind == 'o') {
+		/* Older than the last poll yet not known (it was not visible
+		 * then, or a bad row): the next poll lists it in full. */
+		want(x->in, sr.pid);
+		return 0;
+	}
+	return new_session(x, b, row);
 }
 
 /*
@@ -635,80 +962,24 @@ shrink_record(struct poll_record *r)
 static const char *
 build_record(struct instance *in, const PGresult *res, struct poll_record *r)
 {
-	int rows = PQntuples(res);
-	struct obs_index ix = { NULL, 16 };
-	struct poll_ctx ctx = { in, r, false };
-	int64_t *new_seen = NULL;
-	int bad = 0;
+	struct poll_ctx x = { .in = in, .res = res, .rows = PQntuples(res), .r = r };
+	struct row_buf b = { .cells = { NULL, NULL, NULL } };
+	int rc = 0;
 
-	if (PQnfields(res) != STATQ_COL_COUNT)
+	if (PQnfields(res) != STATQ_COL_COUNT || PQbinaryTuples(res) != 1)
 		return "poll query returned an unexpected shape";
-	while (ix.cap < 2 * (size_t)rows)
-		ix.cap *= 2;
-	ix.slot = calloc(ix.cap, sizeof(*ix.slot));
-	r->clients = calloc(rows ? (size_t)rows : 1, sizeof(*r->clients));
-	r->new_sessions = calloc(rows ? (size_t)rows : 1, sizeof(*r->new_sessions));
-	if (!ix.slot || !r->clients || !r->new_sessions || fill_counters(res, r, &new_seen) < 0)
-		goto oom;
-	for (int i = 0; i < rows; i++) {
-		struct client_key k;
-		int32_t pid;
-		int64_t bs;
-		bool recorded;
-		int seen;
-		ssize_t ci;
-
-		if (PQgetvalue(res, i, STATQ_COL_KIND)[0] != 'a')
-			continue;
-		if (!session_row_ok(res, i, &pid, &bs)) {
-			bad++;
-			continue;
-		}
-		row_key(res, i, &k);
-		recorded = !value_true(res, i, STATQ_COL_OWN) && !excluded(in, &k);
-		if ((seen = tracker_see(in->tracker, pid, bs, recorded)) < 0)
-			goto oom;
-		if (seen)
-			count_new(r, new_seen, k.database);
-		if (!recorded)
-			continue;
-		ci = client_index(r, &ix, &k, (size_t)rows,
-				  PQgetisnull(res, i, STATQ_COL_CLIENT_HOSTNAME) ? NULL :
-				  PQgetvalue(res, i, STATQ_COL_CLIENT_HOSTNAME));
-		if (ci < 0)
-			goto oom;
-		r->clients[ci].samples++;
-		/* A session that changed its identity (SET application_name) is
-		 * one session more of the new client, not a new session. */
-		if (tracker_identity(in->tracker, pid, bs, hash_key(&k) | 1) && !seen)
-			r->clients[ci].new_sessions++;
-		if (seen) {
-			r->clients[ci].new_sessions++;
-			r->new_sessions[r->n_new++] = (struct session_ref){ .pid = pid,
-				.backend_start_us = bs, .client = (size_t)ci };
-		}
+	b.cells = (struct stat_cells){ b.v, b.len, b.null };
+	for (int i = 0; i < x.rows && rc == 0; i++)
+		rc = poll_row(&x, &b, i);
+	if (rc == 0) {
+		tracker_finish(in->tracker, on_ended, &x);
+		rc = count_databases(&x);
 	}
-	if (bad && !in->warned_bad_rows) {
-		olog(LVL_WARNING, &in->obj, "skipped %d session rows without a valid pid, "
-		     "backend_start or ssl (logged once)", bad);
-		in->warned_bad_rows = true;
-	}
-	tracker_finish(in->tracker, on_ended, &ctx);
-	r->counters_known = in->server_version >= STATQ_SESSIONS_VERSION;
-	for (size_t j = 0; j < r->ncounters; j++) {
-		struct db_counter *c = &r->counters[j];
-		c->missed = tracker_count_db(in->tracker, c->datid, c->sessions, c->stats_reset,
-					     new_seen[j]);
-	}
-	tracker_counters_done(in->tracker);
-	free(ix.slot);
-	free(new_seen);
-	shrink_record(r);
-	return ctx.oom ? "out of memory" : NULL;
-oom:
-	free(ix.slot);
-	free(new_seen);
-	return "out of memory";
+	if (r->clients != NULL)
+		shrink_record(r);
+	free(x.ix.slot);
+	free(x.dbs);
+	return rc < 0 || x.oom ? "out of memory" : NULL;
 }
 
 static void
@@ -755,24 +1026,49 @@ poll_done(struct instance *in, const PGresult *res)
 }
 
 static void
+facts_done(struct instance *in, const PGresult *res)
+{
+	const char *err = read_facts(in, res);
+	char msg[1024];
+
+	if (err != NULL) {
+		snprintf(msg, sizeof(msg), "reading instance facts failed: %s", err);
+		msg[strcspn(msg, "\n")] = '\0';
+		fail(in, msg);
+		return;
+	}
+	log_connected(in);
+	set_state(in, INST_PREPARING);
+	pgconn_prepare(in->pc, STATQ_POLL_NAME, statq_sessions(in->server_version), 4);
+}
+
+static void
+prepare_done(struct instance *in, const PGresult *res)
+{
+	char msg[1024];
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(msg, sizeof(msg), "preparing the poll query failed: %s",
+			 PQresultErrorMessage(res));
+		msg[strcspn(msg, "\n")] = '\0';
+		fail(in, msg);
+		return;
+	}
+	start_poll(in);
+}
+
+static void
 on_result(struct pgconn *pc, const PGresult *res, void *arg)
 {
 	struct instance *in = arg;
-	const char *err;
 
 	(void)pc;
 	switch (in->state) {
 	case INST_FACTS:
-		if ((err = read_facts(in, res)) != NULL) {
-			char msg[1024];
-
-			snprintf(msg, sizeof(msg), "reading instance facts failed: %s", err);
-			msg[strcspn(msg, "\n")] = '\0';
-			fail(in, msg);
-		} else {
-			log_connected(in);
-			start_poll(in);
-		}
+		facts_done(in, res);
+		break;
+	case INST_PREPARING:
+		prepare_done(in, res);
 		break;
 	case INST_POLLING:
 		poll_done(in, res);

@@ -3,13 +3,18 @@
  *
  * States, every transition in instance.c's step functions:
  *
- *   WAITING --timer--> CONNECTING --connected--> FACTS --result--> POLLING
- *   POLLING --result--> IDLE --timer--> POLLING ...
+ *   WAITING --timer--> CONNECTING --connected--> FACTS --result-->
+ *   PREPARING --result--> POLLING --result--> IDLE --timer--> POLLING ...
  *   any failure --> WAITING (connection dropped, error recorded,
  *                   reconnect after exponential backoff with jitter)
  *
- * The connection stays open between polls. Every poll (and failed attempt)
- * becomes a poll_record handed to the writer. In --once mode an instance
+ * The connection stays open between polls, and the poll query is prepared
+ * on it once (PREPARING). The live sessions stay in memory (tracker.h): a
+ * poll decodes whole only the rows of sessions it did not know, and its
+ * poll_record, handed to the writer, holds only what changed (new and ended
+ * sessions, their clients, counters that moved). Failed attempts are
+ * records too. A row that cannot be decoded (statrow.h) is skipped and
+ * counted; each kind of bad row is logged once per instance. In --once mode an instance
  * makes one attempt, reports through `done` and stops (DONE).
  */
 #ifndef SSLHIST_INSTANCE_H
@@ -26,8 +31,8 @@ struct store;
 struct writer;
 struct instance;
 
-enum instance_state { INST_WAITING, INST_CONNECTING, INST_FACTS, INST_POLLING, INST_IDLE,
-	INST_DONE };
+enum instance_state { INST_WAITING, INST_CONNECTING, INST_FACTS, INST_PREPARING, INST_POLLING,
+	INST_IDLE, INST_DONE };
 
 /* What all instances share; owned by the daemon. */
 struct poller_env {

@@ -4,6 +4,7 @@
  * every instance's poller, the store writer and the alert hooks.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "fleet.h"
 #include "hooks.h"
 #include "instance.h"
@@ -238,6 +240,10 @@ on_checkpoint(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* A reader that never lets go starves automatic checkpoints. */
 	store_checkpoint(d->store);
+	/* Memory of connections and results that came and went (a fleet's
+	 * TLS handshakes) is free but scattered through the heap: give its
+	 * pages back. */
+	malloc_trim(0);
 }
 
 static void
@@ -258,8 +264,10 @@ on_stored(void *arg, int new_clients)
 {
 	struct daemon *d = arg;
 
-	(void)new_clients;
-	if (d->hooks)
+	/* Alerts are decided only when clients are first stored: a poll
+	 * that stored none has nothing for the hooks (each pass costs
+	 * several queries). */
+	if (d->hooks && new_clients > 0)
 		hooks_kick(d->hooks);
 }
 
@@ -396,6 +404,7 @@ main(int argc, char **argv)
 	}
 	/* A hook that never reads its stdin must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
+	fdlimit_raise();
 	db = d.db_path ? d.db_path : d.cfg->database;
 	d.store = store_open(db, err, sizeof(err));
 	if (d.store == NULL) {

@@ -13,6 +13,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/ssl.h>
 
 #include "clock.h"
 #include "config.h"
@@ -50,6 +51,8 @@ struct pgconn {
 	int fd;
 	bool flushing;			/* PQflush has more to send */
 	struct event *sockev;
+	int armed_fd;			/* what sockev waits for: fd ... */
+	short armed_what;		/* ... and events; -1 / 0 when not */
 	struct event *deadline;
 	int64_t deadline_mono;		/* when it fires, while armed */
 	struct evdns_getaddrinfo_request *dnsreq;
@@ -103,6 +106,8 @@ static void on_socket(evutil_socket_t fd, short what, void *arg);
 static void
 disarm(struct pgconn *pc)
 {
+	pc->armed_fd = -1;
+	pc->armed_what = 0;
 	if (pc->sockev)
 		event_del(pc->sockev);
 	if (pc->deadline)
@@ -264,6 +269,7 @@ pgconn_new(struct event_base *base, struct evdns_base *dns, const struct pgconn_
 	pc->ops = ops;
 	pc->arg = arg;
 	pc->fd = -1;
+	pc->armed_fd = -1;
 	pc->port = params->port;
 	pc->connect_timeout_ms = params->connect_timeout_ms;
 	pc->query_timeout_ms = params->query_timeout_ms;
@@ -632,18 +638,32 @@ start_libpq(struct pgconn *pc)
 	wait_socket(pc, EV_WRITE);
 }
 
-/* Arms a one-shot event on the current socket (it may have changed). */
+/*
+ * Arms the socket event on the current socket (it may have changed while
+ * connecting). Once connected, a wait for reading only is a persistent
+ * event that stays armed from poll to poll: a poll then costs no
+ * epoll_ctl. Any other wait is one-shot.
+ */
 static void
 wait_socket(struct pgconn *pc, short what)
 {
 	int fd = PQsocket(pc->conn);
 
-	event_del(pc->sockev);
 	if (fd < 0) {
+		event_del(pc->sockev);
+		pc->armed_fd = -1;
 		fail(pc, "connection has no socket: %s", pq_error(pc->conn));
 		return;
 	}
+	if ((pc->state == PGC_READY || pc->state == PGC_QUERY) && what == EV_READ)
+		what = EV_READ | EV_PERSIST;
+	if (fd == pc->armed_fd && what == pc->armed_what && (what & EV_PERSIST) &&
+	    event_pending(pc->sockev, EV_READ, NULL))
+		return;
+	event_del(pc->sockev);
 	pc->fd = fd;
+	pc->armed_fd = fd;
+	pc->armed_what = what;
 	event_assign(pc->sockev, pc->base, fd, what, on_socket, pc);
 	event_add(pc->sockev, NULL);
 }
@@ -682,6 +702,20 @@ ignore_notice(void *arg, const char *message)
 	(void)message;
 }
 
+/*
+ * An idle connection keeps no TLS record buffers (about 34 KB each): a
+ * poll every few seconds reallocates them, a fleet of thousands of idle
+ * connections does not hold them all.
+ */
+static void
+release_tls_buffers(PGconn *conn)
+{
+	SSL *ssl = PQsslStruct(conn, "OpenSSL");
+
+	if (ssl != NULL)
+		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+}
+
 static void
 connect_step(struct pgconn *pc)
 {
@@ -704,6 +738,7 @@ connect_step(struct pgconn *pc)
 	pc->state = PGC_READY;
 	/* Notices (e.g. of the server shutting down) are not ours to print. */
 	PQsetNoticeProcessor(pc->conn, ignore_notice, NULL);
+	release_tls_buffers(pc->conn);
 	wait_socket(pc, EV_READ);
 	if (pc->state != PGC_READY)
 		return;
@@ -729,14 +764,11 @@ idle_step(struct pgconn *pc)
 	wait_socket(pc, EV_READ);
 }
 
-void
-pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const *values)
+/* A command was handed to libpq (sent is its PQsend* return value). */
+static void
+query_sent(struct pgconn *pc, int sent)
 {
-	if (pc->state != PGC_READY) {
-		fail(pc, "internal error: query while not ready");
-		return;
-	}
-	if (!PQsendQueryParams(pc->conn, sql, nparams, NULL, values, NULL, NULL, 0)) {
+	if (!sent) {
 		fail(pc, "could not send query: %s", pq_error(pc->conn));
 		return;
 	}
@@ -744,6 +776,38 @@ pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const 
 	arm_deadline(pc, pc->query_timeout_ms);
 	pc->flushing = true;
 	query_step(pc, EV_WRITE);
+}
+
+static bool
+check_ready(struct pgconn *pc)
+{
+	if (pc->state == PGC_READY)
+		return true;
+	fail(pc, "internal error: query while not ready");
+	return false;
+}
+
+void
+pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const *values)
+{
+	if (check_ready(pc))
+		query_sent(pc, PQsendQueryParams(pc->conn, sql, nparams, NULL, values, NULL, NULL, 0));
+}
+
+void
+pgconn_prepare(struct pgconn *pc, const char *name, const char *sql, int nparams)
+{
+	if (check_ready(pc))
+		query_sent(pc, PQsendPrepare(pc->conn, name, sql, nparams, NULL));
+}
+
+void
+pgconn_query_prepared(struct pgconn *pc, const char *name, int nparams,
+		      const char *const *values, int binary)
+{
+	if (check_ready(pc))
+		query_sent(pc, PQsendQueryPrepared(pc->conn, name, nparams, values, NULL, NULL,
+						   binary ? 1 : 0));
 }
 
 /*

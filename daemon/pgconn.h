@@ -55,6 +55,13 @@ void pgconn_free(struct pgconn *pc);
 void pgconn_connect(struct pgconn *pc);
 /* Sends one statement with text parameters (connected, no query running). */
 void pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const *values);
+/* Prepares `sql` as statement `name` of this connection (the result
+ * callback says whether it worked; parameter types are inferred). */
+void pgconn_prepare(struct pgconn *pc, const char *name, const char *sql, int nparams);
+/* Runs prepared statement `name` with text parameters; the result comes in
+ * binary format when `binary` (libpq's resultFormat 1). */
+void pgconn_query_prepared(struct pgconn *pc, const char *name, int nparams,
+			   const char *const *values, int binary);
 /* Drops the connection (or attempt) without calling back. */
 void pgconn_close(struct pgconn *pc);
 

@@ -14,7 +14,9 @@ struct slot {
 	uint8_t recorded;
 	uint32_t polls;
 	uint64_t gen;		/* the poll that last saw it */
-	uint64_t ident;		/* its client's identity; 0 unknown */
+	uint64_t app;		/* hash of its application_name; 0 unknown */
+	uint8_t pending;	/* a changed application_name waits for the
+				 * session's full row */
 };
 
 struct counter {
@@ -80,6 +82,8 @@ lookup(struct tracker *t, int32_t pid, int64_t bs)
 	}
 }
 
+/* Rehashes into a table at most a quarter full (grown or shrunk); drops
+ * tombstones. */
 static int
 grow(struct tracker *t)
 {
@@ -87,7 +91,6 @@ grow(struct tracker *t)
 	size_t oldcap = t->cap;
 	size_t cap = 64;
 
-	/* Rehash into a table at most a quarter full; drops tombstones. */
 	while (cap < 4 * (t->used + 1))
 		cap *= 2;
 	t->slots = calloc(cap, sizeof(*t->slots));
@@ -135,33 +138,53 @@ tracker_begin(struct tracker *t)
 	t->gen++;
 }
 
+bool
+tracker_mark(struct tracker *t, int32_t pid, int64_t backend_start_us)
+{
+	struct slot *s;
+
+	if (t->cap == 0)
+		return false;
+	s = lookup(t, pid, backend_start_us);
+	if (s->used != 1)
+		return false;
+	if (s->gen != t->gen) {
+		s->gen = t->gen;
+		s->polls++;
+	}
+	return true;
+}
+
 int
 tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded)
 {
-	if (t->cap) {
-		struct slot *s = lookup(t, pid, backend_start_us);
-		if (s->used == 1) {
-			if (s->gen != t->gen) {
-				s->gen = t->gen;
-				s->polls++;
-			}
-			return 0;
-		}
-	}
+	if (tracker_mark(t, pid, backend_start_us))
+		return 0;
 	return insert(t, pid, backend_start_us, recorded, 1);
 }
 
 int
-tracker_identity(struct tracker *t, int32_t pid, int64_t backend_start_us, uint64_t ident)
+tracker_app(struct tracker *t, int32_t pid, int64_t backend_start_us, uint64_t app)
 {
 	struct slot *s;
-	uint64_t was;
+	bool changed;
 
 	if (t->cap == 0 || (s = lookup(t, pid, backend_start_us))->used != 1)
 		return 0;
-	was = s->ident;
-	s->ident = ident;
-	return was != 0 && was != ident;
+	/* A session not recorded (own, excluded) has no client to leave. */
+	changed = s->recorded && (s->pending || (s->app != 0 && s->app != app));
+	s->app = app;
+	s->pending = 0;
+	return changed;
+}
+
+void
+tracker_defer(struct tracker *t, int32_t pid, int64_t backend_start_us)
+{
+	struct slot *s;
+
+	if (t->cap != 0 && (s = lookup(t, pid, backend_start_us))->used == 1)
+		s->pending = 1;
 }
 
 void
@@ -179,6 +202,10 @@ tracker_finish(struct tracker *t,
 		t->used--;
 		t->tombs++;
 	}
+	/* After a crowd has gone (a fleet's start, a connection storm), give
+	 * the memory back: a table 1/16 full shrinks. */
+	if (t->cap > 64 && t->used * 16 < t->cap)
+		(void)grow(t);
 }
 
 size_t
@@ -207,12 +234,20 @@ same_reset(const char *a, const char *b)
 
 int64_t
 tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions, const char *stats_reset,
-		 int64_t new_seen)
+		 int64_t new_seen, bool *changed)
 {
 	struct counter *c = counter_find(t, datid);
 	int64_t missed = -1;
-	char *reset = stats_reset ? strdup(stats_reset) : NULL;
+	char *reset;
 
+	*changed = true;
+	if (c != NULL && same_reset(c->stats_reset, stats_reset) && sessions == c->sessions) {
+		/* The common poll: nothing began. No copy, nothing to store. */
+		c->gen = t->gen;
+		*changed = false;
+		return 0;
+	}
+	reset = stats_reset ? strdup(stats_reset) : NULL;
 	if (stats_reset && reset == NULL)
 		return -1;
 	if (c == NULL) {
@@ -245,15 +280,18 @@ tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions, const char
 }
 
 void
-tracker_counters_done(struct tracker *t)
+tracker_counters_done(struct tracker *t, void (*dropped)(void *arg, uint32_t datid), void *arg)
 {
 	size_t j = 0;
 
 	for (size_t i = 0; i < t->nctr; i++) {
-		if (t->ctr[i].gen == t->gen)
+		if (t->ctr[i].gen == t->gen) {
 			t->ctr[j++] = t->ctr[i];
-		else
-			free(t->ctr[i].stats_reset);
+			continue;
+		}
+		if (dropped)
+			dropped(arg, t->ctr[i].datid);
+		free(t->ctr[i].stats_reset);
 	}
 	t->nctr = j;
 }

@@ -6,35 +6,79 @@
 #include "statquery.h"
 
 /*
+ * The sessions of pg_stat_get_activity(NULL), read once (a CTE used twice
+ * is materialized), with two flags:
+ *   fresh   listed in full: it began after the previous poll's time ($2)
+ *           less $3, or the daemon asks for it by pid ($4, an int4[]: a
+ *           session it met without knowing it), or this is a first poll
+ *           ($2 NULL). Older sessions are known to the daemon already: they
+ *           come as kind 'o', pid, backend_start and application_name only
+ *           (the one part of the identity a session can change), so their
+ *           names are neither joined nor sent.
+ *   recent  began after $2 (this statement's time on a first poll) less
+ *           $3: the daemon's own sessions are listed only while recent.
+ */
+#define ACTIVITY(dn) \
+	"WITH a AS (SELECT s.pid, s.backend_start, s.datid, s.usesysid, s.application_name, " \
+	"s.client_addr, s.client_hostname, s.ssl, s.sslversion, s.sslcipher, s.sslbits, " \
+	dn ", ($2::timestamptz IS NULL OR s.backend_start > $2::timestamptz - $3::interval " \
+	"OR s.pid = ANY ($4::int4[])) AS fresh, " \
+	"s.backend_start > coalesce($2::timestamptz, pg_catalog.statement_timestamp()) " \
+	"- $3::interval AS recent " \
+	"FROM pg_catalog.pg_stat_get_activity(NULL) s " \
+	"WHERE s.backend_type = 'client backend' AND s.client_port IS NOT NULL) "
+#define DN11 "s.sslclientdn AS dn, NULL::text AS serial, NULL::text AS issuer"
+#define DN12 "s.ssl_client_dn AS dn, s.ssl_client_serial::text AS serial, s.ssl_issuer_dn AS issuer"
+/*
  * Own sessions are flagged, not filtered out: the missed-session count
  * needs every session the server started, the daemon's own included.
  * A session is ours if it is this connection, or another sslhistd
  * connection (another cluster, discovery, a restart) of a role the daemon
  * connects as ($1, a text[]): a client calling itself sslhistd under any
- * other role is still recorded.
+ * other role is still recorded. Database and role are named by the same
+ * LEFT JOINs as pg_stat_activity's (pg_roles: pg_authid is for superusers).
+ * Own sessions matter only once, as new: the daemon's many connections to
+ * one server (a cluster per database, discovery) would otherwise be most
+ * rows of every poll.
  */
-#define SESSION_HEAD \
-	"SELECT 'a'::text, a.pid::int8, " \
-	"(extract(epoch FROM a.backend_start) * 1000000)::int8, " \
-	"a.datname::text, a.usename::text, a.application_name, host(a.client_addr), " \
-	"a.client_hostname, s.ssl, s.version, s.cipher, s.bits, "
-#define SESSION_TAIL \
-	"(a.pid = pg_backend_pid() OR (a.application_name = 'sslhistd' " \
-	"AND (a.usename = current_user OR a.usename = ANY ($1::text[])))) " \
-	"FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) " \
-	"WHERE a.backend_type = 'client backend'"
+#define OWN \
+	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
+	"AND (u.rolname = CURRENT_USER OR u.rolname = ANY ($1::text[]))))"
+/* The same without the join, for the rows of kind 'o'. */
+#define OWN_OLD \
+	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
+	"AND (SELECT r.rolname = CURRENT_USER OR r.rolname = ANY ($1::text[]) " \
+	"FROM pg_catalog.pg_roles r WHERE r.oid = a.usesysid)))"
+#define FULL \
+	"SELECT 'a'::text, a.pid, a.backend_start, d.datname, u.rolname, " \
+	"a.application_name, pg_catalog.host(a.client_addr), a.client_hostname, " \
+	"a.ssl, a.sslversion, a.sslcipher, a.sslbits, a.dn, a.serial, a.issuer, " \
+	OWN ", NULL::int8, NULL::text " \
+	"FROM a LEFT JOIN pg_catalog.pg_database d ON d.oid = a.datid " \
+	"LEFT JOIN pg_catalog.pg_roles u ON u.oid = a.usesysid " \
+	"WHERE a.fresh AND (a.recent OR NOT coalesce(" OWN ", false))"
+#define OLD \
+	" UNION ALL " \
+	"SELECT 'o', a.pid, a.backend_start, NULL, NULL, a.application_name, NULL, NULL, " \
+	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL " \
+	"FROM a WHERE NOT a.fresh AND NOT coalesce(" OWN_OLD ", false)"
+/* The time of this statement, for the next poll's $2. */
+#define SNAPSHOT \
+	" UNION ALL " \
+	"SELECT 't', NULL, pg_catalog.statement_timestamp(), NULL, NULL, NULL, NULL, NULL, " \
+	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+/* pg_stat_database less the shared row (datid 0), from its functions:
+ * the view computes some twenty counters per database. */
 #define DATABASES \
 	" UNION ALL " \
-	"SELECT 'd', datid::int8, sessions, datname::text, NULL, NULL, NULL, NULL, " \
-	"NULL, stats_reset::text, NULL, NULL, NULL, NULL, NULL, NULL " \
-	"FROM pg_stat_database WHERE datname IS NOT NULL"
+	"SELECT 'd', d.oid::int4, NULL, d.datname, NULL, NULL, NULL, NULL, NULL, NULL, " \
+	"NULL, NULL, NULL, NULL, NULL, NULL, pg_catalog.pg_stat_get_db_sessions(d.oid), " \
+	"pg_catalog.pg_stat_get_db_stat_reset_time(d.oid)::text " \
+	"FROM pg_catalog.pg_database d"
 
-static const char q11[] = SESSION_HEAD
-	"s.clientdn, NULL::text, NULL::text, " SESSION_TAIL;
-static const char q12[] = SESSION_HEAD
-	"s.client_dn, s.client_serial::text, s.issuer_dn, " SESSION_TAIL;
-static const char q14[] = SESSION_HEAD
-	"s.client_dn, s.client_serial::text, s.issuer_dn, " SESSION_TAIL DATABASES;
+static const char q11[] = ACTIVITY(DN11) FULL OLD SNAPSHOT;
+static const char q12[] = ACTIVITY(DN12) FULL OLD SNAPSHOT;
+static const char q14[] = ACTIVITY(DN12) FULL OLD DATABASES SNAPSHOT;
 
 const char *
 statq_sessions(int version_num)
@@ -51,12 +95,20 @@ statq_sessions(int version_num)
 const char *
 statq_facts(void)
 {
-	/* pg_read_all_stats exists from PostgreSQL 10; superusers see all. */
-	return "SELECT current_setting('server_version'), current_setting('ssl'), "
-	       "current_setting('rds.force_ssl', true), "
-	       "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
-	       "OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'), "
-	       "EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'aurora_replica_status')";
+	/*
+	 * pg_read_all_stats exists from PostgreSQL 10; superusers see all.
+	 * The search_path is still the server's while this statement is
+	 * parsed: its operators are qualified too.
+	 */
+	return "SELECT pg_catalog.current_setting('server_version'), "
+	       "pg_catalog.current_setting('ssl'), "
+	       "pg_catalog.current_setting('rds.force_ssl', true), "
+	       "(SELECT r.rolsuper FROM pg_catalog.pg_roles r "
+	       "WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) "
+	       "OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE'), "
+	       "EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+	       "WHERE p.proname OPERATOR(pg_catalog.=) 'aurora_replica_status'), "
+	       "pg_catalog.set_config('search_path', '', false)";
 }
 
 const char *

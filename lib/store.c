@@ -31,6 +31,8 @@
 /* A WAL larger than this is truncated when it restarts (after a checkpoint). */
 #define JOURNAL_SIZE_LIMIT	(8 * 1024 * 1024)
 #define IDENT_LEN		16
+/* client_data.last_seen of a client with live sessions (002_live_counts.sql). */
+#define LIVE_SQL		"9223372036854775807"
 #define DIR_MODE		0750
 #define FILE_MODE		0640
 
@@ -47,16 +49,19 @@ enum stmt_id {
 	ST_CLIENT_INSERT,
 	ST_ALERT_INSERT,
 	ST_LIVE_INSERT,
+	ST_CLIENT_LIVE_ADD,
 	ST_LIVE_DELETE,
+	ST_CLIENT_LIVE_END,
 	ST_COVERAGE,
 	ST_MISSED,
-	ST_COUNTER_CLEAR,
+	ST_COUNTER_DROP,
 	ST_COUNTER_INSERT,
 	ST_LIVE_LIST,
 	ST_COUNTER_LIST,
 	ST_EXPIRE_COVERAGE,
 	ST_EXPIRE_MISSED,
 	ST_EXPIRE_ATTEMPT,
+	ST_EXPIRE_SETTLE,
 	ST_EXPIRE_LIVE,
 	ST_COUNT
 };
@@ -76,6 +81,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "UPDATE instance SET last_attempt = ?2, "
 	    "last_success = CASE WHEN ?3 THEN ?2 ELSE last_success END, "
 	    "consecutive_failures = CASE WHEN ?3 THEN 0 ELSE consecutive_failures + 1 END, "
+	    "polls_ok = polls_ok + CASE WHEN ?3 THEN 1 ELSE 0 END, "
 	    "last_error = CASE WHEN ?3 THEN last_error ELSE ?4 END, "
 	    "last_error_at = CASE WHEN ?3 THEN last_error_at ELSE ?2 END "
 	    "WHERE id = ?1",
@@ -85,24 +91,41 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "can_see_all_sessions = ?7, cert_subject = ?8, cert_issuer = ?9, "
 	    "cert_not_before = ?10, cert_not_after = ?11, cert_sha256 = ?12 "
 	    "WHERE id = ?1",
+	/* A live client stays LIVE: see sql/002_live_counts.sql. */
 	[ST_CLIENT_SEEN] =
-	    "UPDATE client SET last_seen = ?2, samples = samples + ?3, "
+	    "UPDATE client_data SET last_seen = CASE WHEN live > 0 THEN last_seen ELSE ?2 END, "
+	    "samples = samples + ?3, "
 	    "sessions = sessions + ?4, client_hostname = coalesce(?5, client_hostname) "
 	    "WHERE ident = ?1 RETURNING id",
 	[ST_CLIENT_INSERT] =
-	    "INSERT INTO client (instance_id, ident, database, user, application, "
+	    "INSERT INTO client_data (instance_id, ident, database, user, application, "
 	    "client_addr, client_hostname, ssl, tls_version, cipher, bits, client_dn, "
 	    "issuer_dn, first_seen, last_seen, sessions, samples) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
 	[ST_ALERT_INSERT] =
 	    "INSERT INTO alert (client_id, event, state, next_attempt_ms, created_at) "
 	    "VALUES (?1, ?2, 'pending', ?3, ?4)",
+	/* After the poll's instance update: from_poll is the next poll. */
 	[ST_LIVE_INSERT] =
 	    "INSERT OR IGNORE INTO live_session (instance_id, pid, backend_start_us, "
-	    "client_id, first_seen) VALUES (?1, ?2, ?3, ?4, ?5)",
+	    "client_id, first_seen, from_poll) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "(SELECT polls_ok + 1 FROM instance WHERE id = ?1))",
+	[ST_CLIENT_LIVE_ADD] =
+	    "UPDATE client_data SET live = live + 1, last_seen = " LIVE_SQL ", "
+	    "live_from = live_from + (SELECT polls_ok + 1 FROM instance WHERE id = ?2) "
+	    "WHERE id = ?1",
+	/* Before the poll's instance update: polls_ok and last_success are
+	 * still those of the last poll that saw the session. */
 	[ST_LIVE_DELETE] =
 	    "DELETE FROM live_session "
-	    "WHERE instance_id = ?1 AND pid = ?2 AND backend_start_us = ?3",
+	    "WHERE instance_id = ?1 AND pid = ?2 AND backend_start_us = ?3 "
+	    "RETURNING client_id, from_poll",
+	[ST_CLIENT_LIVE_END] =
+	    "UPDATE client_data SET live = live - 1, live_from = live_from - ?2, "
+	    "samples = samples + max(0, (SELECT polls_ok FROM instance WHERE id = ?3) + 1 - ?2), "
+	    "last_seen = CASE WHEN live = 1 THEN coalesce((SELECT last_success FROM instance "
+	    "WHERE id = ?3), first_seen) ELSE last_seen END "
+	    "WHERE id = ?1 AND live > 0",
 	[ST_COVERAGE] =
 	    "INSERT INTO coverage (instance_id, hour, polls, failed_polls, largest_gap_ms, "
 	    "sessions, single_poll_sessions, missed_sessions) "
@@ -119,7 +142,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "VALUES (?1, ?2, ?3, ?4) "
 	    "ON CONFLICT (instance_id, hour, database) DO UPDATE "
 	    "SET missed = missed + excluded.missed",
-	[ST_COUNTER_CLEAR] = "DELETE FROM session_counter WHERE instance_id = ?1",
+	[ST_COUNTER_DROP] = "DELETE FROM session_counter WHERE instance_id = ?1 AND datid = ?2",
 	[ST_COUNTER_INSERT] =
 	    "INSERT OR REPLACE INTO session_counter (instance_id, datid, database, sessions, "
 	    "stats_reset) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -133,6 +156,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EXPIRE_ATTEMPT] =
 	    "DELETE FROM alert_attempt WHERE ended_at < ?1 AND alert_id IN "
 	    "(SELECT id FROM alert WHERE state IN ('ok', 'failed'))",
+	/* Live sessions of retired instances end: their samples settle first. */
+	[ST_EXPIRE_SETTLE] =
+	    "UPDATE client_data SET samples = samples + live * (i.polls_ok + 1) - live_from, "
+	    "live = 0, live_from = 0, last_seen = coalesce(i.last_success, first_seen) "
+	    "FROM instance i WHERE i.id = client_data.instance_id "
+	    "AND i.retired_at IS NOT NULL AND client_data.live > 0",
 	[ST_EXPIRE_LIVE] =
 	    "DELETE FROM live_session WHERE instance_id IN "
 	    "(SELECT id FROM instance WHERE retired_at IS NOT NULL)",
@@ -913,20 +942,27 @@ apply_client(struct store *s, const struct poll_record *r, const struct client_o
 }
 
 static int
-apply_sessions(struct store *s, const struct poll_record *r, const int64_t *ids)
+bad_ref(struct store *s, const struct poll_record *r, const struct session_ref *ref)
+{
+	char why[96];
+
+	snprintf(why, sizeof why, "session of pid %" PRId32 " refers to client %zu of %zu",
+		 ref->pid, ref->client, r->nclients);
+	seterr(s, "insert live session", why);
+	return -1;
+}
+
+/* New sessions: live_session rows, counted live in their client. */
+static int
+apply_new_sessions(struct store *s, const struct poll_record *r, const int64_t *ids)
 {
 	const struct session_ref *ref;
 	sqlite3_stmt *st;
-	char why[96];
 
 	for (size_t i = 0; i < r->n_new; i++) {
 		ref = &r->new_sessions[i];
-		if (ref->client >= r->nclients) {
-			snprintf(why, sizeof why, "session of pid %" PRId32 " refers to client %zu of %zu",
-				 ref->pid, ref->client, r->nclients);
-			seterr(s, "insert live session", why);
-			return -1;
-		}
+		if (ref->client >= r->nclients)
+			return bad_ref(s, r, ref);
 		st = stmt(s, ST_LIVE_INSERT);
 		b_int(s, st, 1, r->instance_id);
 		b_int(s, st, 2, ref->pid);
@@ -935,16 +971,55 @@ apply_sessions(struct store *s, const struct poll_record *r, const int64_t *ids)
 		b_int(s, st, 5, at_s(r));
 		if (run(s, st, "insert live session") < 0)
 			return -1;
-	}
-	for (size_t i = 0; i < r->n_ended; i++) {
-		ref = &r->ended_sessions[i];
-		st = stmt(s, ST_LIVE_DELETE);
-		b_int(s, st, 1, r->instance_id);
-		b_int(s, st, 2, ref->pid);
-		b_int(s, st, 3, ref->backend_start_us);
-		if (run(s, st, "delete live session") < 0)
+		if (sqlite3_changes(s->db) == 0)
+			continue;	/* known already: counted */
+		st = stmt(s, ST_CLIENT_LIVE_ADD);
+		b_int(s, st, 1, ids[ref->client]);
+		b_int(s, st, 2, r->instance_id);
+		if (run(s, st, "count live session") < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* One ended session: its row goes, its samples settle into its client. */
+static int
+end_session(struct store *s, const struct poll_record *r, const struct session_ref *ref)
+{
+	sqlite3_stmt *st = stmt(s, ST_LIVE_DELETE);
+	int64_t client, from;
+	int rc;
+
+	b_int(s, st, 1, r->instance_id);
+	b_int(s, st, 2, ref->pid);
+	b_int(s, st, 3, ref->backend_start_us);
+	if ((rc = step(s, st, "delete live session")) < 0)
+		return -1;
+	if (rc != SQLITE_ROW) {		/* never stored (e.g. a dropped record) */
+		finish(st);
+		return 0;
+	}
+	client = sqlite3_column_int64(st, 0);
+	from = sqlite3_column_int64(st, 1);
+	/* RETURNING: the statement must run to its end to delete. */
+	while ((rc = step(s, st, "delete live session")) == SQLITE_ROW)
+		;
+	if (rc < 0)
+		return -1;
+	finish(st);
+	st = stmt(s, ST_CLIENT_LIVE_END);
+	b_int(s, st, 1, client);
+	b_int(s, st, 2, from);
+	b_int(s, st, 3, r->instance_id);
+	return run(s, st, "settle ended session");
+}
+
+static int
+apply_ended_sessions(struct store *s, const struct poll_record *r)
+{
+	for (size_t i = 0; i < r->n_ended; i++)
+		if (end_session(s, r, &r->ended_sessions[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -952,11 +1027,13 @@ static int
 apply_coverage(struct store *s, const struct poll_record *r)
 {
 	sqlite3_stmt *st = stmt(s, ST_COVERAGE);
-	int64_t single = 0, missed = 0;
-	bool counted = false;
+	int64_t single = 0, missed = 0, begun = 0;
+	bool counted = r->counters_known && r->baseline_known;
 
 	for (size_t i = 0; i < r->n_ended; i++)
-		single += r->ended_sessions[i].single_poll;
+		single += r->ended_sessions[i].single_poll && !r->ended_sessions[i].moved;
+	for (size_t i = 0; i < r->n_new; i++)
+		begun += !r->new_sessions[i].moved;
 	for (size_t i = 0; r->counters_known && i < r->ncounters; i++) {
 		if (r->counters[i].missed >= 0) {
 			missed += r->counters[i].missed;
@@ -967,13 +1044,13 @@ apply_coverage(struct store *s, const struct poll_record *r)
 	b_int(s, st, 2, hour_of(r));
 	b_int(s, st, 3, !r->ok);
 	b_int(s, st, 4, r->ok && r->gap_ms > 0 ? r->gap_ms : 0);
-	b_int(s, st, 5, (int64_t)r->n_new);
+	b_int(s, st, 5, begun);
 	b_int(s, st, 6, single);
 	b_int_or_null(s, st, 7, counted, missed);
 	return run(s, st, "update coverage");
 }
 
-/* Missed sessions per database, and the new pg_stat_database baseline. */
+/* Missed sessions per database, and the counters that changed. */
 static int
 apply_counters(struct store *s, const struct poll_record *r)
 {
@@ -994,10 +1071,13 @@ apply_counters(struct store *s, const struct poll_record *r)
 		if (run(s, st, "update missed sessions") < 0)
 			return -1;
 	}
-	st = stmt(s, ST_COUNTER_CLEAR);
-	b_int(s, st, 1, r->instance_id);
-	if (run(s, st, "clear session counters") < 0)
-		return -1;
+	for (size_t i = 0; i < r->ndropped; i++) {
+		st = stmt(s, ST_COUNTER_DROP);
+		b_int(s, st, 1, r->instance_id);
+		b_int(s, st, 2, r->dropped[i]);
+		if (run(s, st, "drop session counter") < 0)
+			return -1;
+	}
 	for (size_t i = 0; i < r->ncounters; i++) {
 		c = &r->counters[i];
 		st = stmt(s, ST_COUNTER_INSERT);
@@ -1015,12 +1095,14 @@ apply_counters(struct store *s, const struct poll_record *r)
 static int
 apply_all(struct store *s, const struct poll_record *r, int64_t *ids, int *inserted)
 {
-	if (apply_instance(s, r) < 0)
+	/* Ended sessions settle against the instance as the last poll left it. */
+	if (apply_ended_sessions(s, r) < 0 || apply_instance(s, r) < 0)
 		return -1;
 	for (size_t i = 0; i < r->nclients; i++)
 		if (apply_client(s, r, &r->clients[i], &ids[i], inserted) < 0)
 			return -1;
-	if (apply_sessions(s, r, ids) < 0 || apply_coverage(s, r) < 0 || apply_counters(s, r) < 0)
+	if (apply_new_sessions(s, r, ids) < 0 || apply_coverage(s, r) < 0 ||
+	    apply_counters(s, r) < 0)
 		return -1;
 	return 0;
 }
@@ -1066,6 +1148,7 @@ store_expire(struct store *s, int64_t before)
 		{ ST_EXPIRE_COVERAGE, "expire coverage", true },
 		{ ST_EXPIRE_MISSED, "expire missed sessions", true },
 		{ ST_EXPIRE_ATTEMPT, "expire alert attempts", true },
+		{ ST_EXPIRE_SETTLE, "settle live sessions of retired instances", false },
 		{ ST_EXPIRE_LIVE, "expire live sessions of retired instances", false },
 	};
 	sqlite3_stmt *st;
@@ -1141,6 +1224,7 @@ poll_record_free(struct poll_record *r)
 		free(r->counters[i].stats_reset);
 	}
 	free(r->counters);
+	free(r->dropped);
 	free(r);
 }
 
@@ -1171,7 +1255,7 @@ poll_record_size(const struct poll_record *r)
 		     slen(k->client_dn) + slen(k->issuer_dn) + slen(r->clients[i].client_hostname);
 	}
 	n += (r->n_new + r->n_ended) * sizeof(struct session_ref);
-	n += r->ncounters * sizeof *r->counters;
+	n += r->ncounters * sizeof *r->counters + r->ndropped * sizeof *r->dropped;
 	for (size_t i = 0; i < r->ncounters; i++)
 		n += slen(r->counters[i].database) + slen(r->counters[i].stats_reset);
 	return n;

@@ -40,12 +40,18 @@ struct client_key {
 	char *issuer_dn;
 };
 
-/* One distinct client in one poll. */
+/*
+ * One distinct client in one poll: one with new sessions (a poll lists
+ * only what changed). The samples of its live sessions (new_sessions of
+ * the record) after this poll are derived by the store, one per successful
+ * poll of the instance; `samples` is what to add now: the daemon gives one
+ * per new session, a record without live-session refs gives all its own.
+ */
 struct client_obs {
 	struct client_key key;
 	char *client_hostname;
-	int samples;		/* its sessions in this poll */
-	int new_sessions;	/* of those, first seen in this poll */
+	int samples;		/* samples to add in this poll */
+	int new_sessions;	/* sessions first seen in this poll */
 };
 
 struct session_ref {
@@ -53,6 +59,10 @@ struct session_ref {
 	int64_t backend_start_us;
 	size_t client;		/* new sessions: index into poll_record.clients */
 	bool single_poll;	/* ended sessions: seen in one poll only */
+	bool moved;		/* not a session that began or ended: one that
+				 * changed its application_name leaves its old
+				 * client (an ended ref) for its new one (a new
+				 * ref); coverage does not count it */
 };
 
 /* pg_stat_database.sessions of one database at this poll (PG 14+). */
@@ -105,8 +115,15 @@ struct poll_record {
 	struct session_ref *ended_sessions;
 	size_t n_ended;
 	bool counters_known;		/* PG 14+: counters[] is meaningful */
-	struct db_counter *counters;
+	struct db_counter *counters;	/* the databases whose counter changed
+					 * since the previous poll */
 	size_t ncounters;
+	bool baseline_known;		/* the databases not in counters[] had a
+					 * baseline and missed nothing: the poll
+					 * counted missed sessions even when
+					 * counters[] is empty */
+	uint32_t *dropped;		/* databases gone since the previous poll */
+	size_t ndropped;
 };
 void poll_record_free(struct poll_record *r);
 /* Approximate heap bytes held, for the bound of the retry queue. */
@@ -149,11 +166,15 @@ int store_counters(struct store *s, int64_t instance_id,
 			      const char *stats_reset), void *arg);
 
 /*
- * Applies one record in one transaction: instance state and facts,
- * clients (upserted; new ones get the alert rows of the mask in the same
- * transaction), live sessions, coverage of the hour of at_ms, missed
- * sessions and counters. Returns 0, or -1 with nothing changed (store_errmsg
- * says why and names the file; the same record may be applied again later).
+ * Applies one record in one transaction: sessions that ended (their samples
+ * settled into their client), instance state and facts, clients (upserted;
+ * new ones get the alert rows of the mask in the same transaction), new live
+ * sessions, coverage of the hour of at_ms, missed sessions and the counters
+ * that changed. A record with nothing new writes the instance row and its
+ * hour's coverage row only: clients with live sessions are seen at the
+ * instance's last successful poll (sql/002_live_counts.sql).
+ * Returns 0, or -1 with nothing changed (store_errmsg says why and names
+ * the file; the same record may be applied again later).
  * A success keeps last_error/last_error_at (the latest failure); gap_ms of a
  * failed record is ignored.
  * `new_clients` (may be NULL) is incremented by the clients inserted.

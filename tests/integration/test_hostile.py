@@ -189,6 +189,14 @@ class Hostile(h.TestCase):
             self.assertEqual(before[k], after[k], k)
         # Still one session of the instance, not two.
         self.assertEqual(self.report_sessions("direct"), sessions0)
+        # The old client has let go of the session: its samples and
+        # last_seen stand still while the new one's grow.
+        self.d.wait_polls("direct", 2)
+        before2 = self.original("direct", "hostile-before")
+        after2 = self.original("direct", "hostile-after")
+        self.assertEqual((before2["samples"], before2["last_seen"]),
+                         (before["samples"], before["last_seen"]), (before, before2))
+        self.assertGreater(after2["samples"], after["samples"], (after, after2))
 
     def report_sessions(self, cluster):
         return [r for r in h.sslhist_json(self.d.db, "report")["clusters"]

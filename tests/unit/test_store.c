@@ -378,7 +378,10 @@ test_open(const char *base, const char *path)
 	if (s != NULL) {
 		CHECK_INT(q_int(store_db(s), "PRAGMA user_version"), migration_count);
 		CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM sqlite_schema "
-			  "WHERE type = 'table' AND name = 'client'"), 1);
+			  "WHERE type = 'table' AND name = 'client_data'"), 1);
+		/* Schema 1's table is a view of the same name and columns. */
+		CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM sqlite_schema "
+			  "WHERE type = 'view' AND name = 'client'"), 1);
 		store_close(s);
 	}
 	free(dir);
@@ -544,10 +547,10 @@ apply_second(struct store *s, int64_t inst)
 	int newc = 0;
 	size_t d;
 
-	/* Poll 2: alice again (an update), dave new; two sessions end. */
+	/* Poll 2: alice's session goes on (nothing to send: its samples and
+	 * last_seen follow from the poll), dave new; two sessions end. */
 	store_set_alerts(s, ALERT_NEW_CLIENT);
 	r = rec_new(inst, T0_MS + 90000, true, 30000);
-	rec_client(r, &K_A, "a.example", 1, 0);
 	d = rec_client(r, &K_D, NULL, 2, 2);
 	rec_new_session(r, 103, d);
 	rec_new_session(r, 104, d);
@@ -564,8 +567,12 @@ apply_second(struct store *s, int64_t inst)
 	CHECK_INT(q_int(db, CLIENT_COL("last_seen", "alice")), T0_S + 90);
 	CHECK_INT(q_int(db, CLIENT_COL("samples", "alice")), 2);
 	CHECK_INT(q_int(db, CLIENT_COL("sessions", "alice")), 1);
-	CHECK_STR(q_text(db, CLIENT_COL("client_hostname", "alice")), "a.example");
+	CHECK_STR(q_text(db, CLIENT_COL("client_hostname", "alice")), NULL);
+	/* bob's one session ended: last seen at the poll before, 1 sample. */
 	CHECK_INT(q_int(db, CLIENT_COL("last_seen", "bob")), T0_S + 60);
+	CHECK_INT(q_int(db, CLIENT_COL("samples", "bob")), 1);
+	CHECK_INT(q_int(db, "SELECT live FROM client_data WHERE user = 'bob'"), 0);
+	CHECK_INT(q_int(db, "SELECT live FROM client_data WHERE user = 'alice'"), 1);
 	CHECK_INT(q_int(db, CLIENT_COL("sessions", "dave")), 2);
 	CHECK_INT(q_int(db, CLIENT_COL("samples", "dave")), 2);
 	CHECK_STR(q_text(db, CLIENT_COL("client_addr", "dave")), NULL);
@@ -615,14 +622,19 @@ apply_resets(struct store *s, int64_t inst)
 	sqlite3 *db = store_db(s);
 	struct poll_record *r;
 
-	/* Poll 4: back, counters reset on the server (no baseline: -1). */
+	/* Poll 4: back, counters reset on the server (no baseline: -1), and
+	 * database 16385 is gone. */
 	r = rec_new(inst, T0_MS + 180000, true, 90000);
-	rec_client(r, &K_A, "a.example", 1, 0);
 	rec_counter(r, 16384, "app", 0, "2026-02-02 00:00:00+00", -1);
+	r->dropped = xrealloc(NULL, sizeof *r->dropped);
+	r->dropped[r->ndropped++] = 16385;
 	CHECK_INT(store_apply(s, r, NULL), 0);
 	poll_record_free(r);
 	CHECK_INT(q_int(db, "SELECT consecutive_failures FROM instance WHERE id = 1"), 0);
 	CHECK_INT(q_int(db, "SELECT last_success FROM instance WHERE id = 1"), T0_S + 180);
+	/* Polls 1, 2 and 4 saw alice's session (3 failed). */
+	CHECK_INT(q_int(db, CLIENT_COL("samples", "alice")), 3);
+	CHECK_INT(q_int(db, CLIENT_COL("last_seen", "alice")), T0_S + 180);
 	CHECK_INT(q_int(db, "SELECT polls FROM coverage"), 4);
 	CHECK_INT(q_int(db, "SELECT largest_gap_ms FROM coverage"), 90000);
 	CHECK_INT(q_int(db, "SELECT missed_sessions FROM coverage"), 2);
@@ -913,6 +925,10 @@ test_expire(struct store *s, int64_t inst, int64_t retired)
 		  "JOIN client ON client.id = client_id WHERE user = 'dave'"), 2);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM live_session WHERE instance_id = 2"), 0);
 	CHECK(q_int(db, "SELECT count(*) FROM live_session WHERE instance_id = 1") > 0);
+	/* The retired instance's live session ended at its last poll. */
+	CHECK_INT(q_int(db, "SELECT live FROM client_data WHERE instance_id = 2"), 0);
+	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE instance_id = 2"), 1);
+	CHECK_INT(q_int(db, "SELECT last_seen FROM client_data WHERE instance_id = 2"), T0_S + 3900);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM client"), clients + 1);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM alert"),
 		  q_int(db, "SELECT count(*) FROM alert WHERE client_id IN (SELECT id FROM client)"));
@@ -995,25 +1011,34 @@ test_growth(const char *base)
 	store_set_alerts(s, ALERT_NON_SSL | ALERT_NEW_CLIENT);
 	for (int i = 0; i < 2000; i++) {
 		bool first = i == 0;
+		int changes = sqlite3_total_changes(store_db(s));
 
+		/* As the daemon sends them: the sessions and counters once, then
+		 * polls that found nothing new. */
 		r = rec_new(inst, T0_MS + (int64_t)i * 30000, true, first ? 0 : 30000);
-		rec_client(r, &K_A, "a.example", 2, first ? 2 : 0);
-		rec_client(r, &K_B, NULL, 1, first);
-		rec_client(r, &K_D, NULL, 1, first);
+		r->counters_known = true;
+		r->baseline_known = !first;
 		if (first) {
+			rec_client(r, &K_A, "a.example", 2, 2);
+			rec_client(r, &K_B, NULL, 1, 1);
+			rec_client(r, &K_D, NULL, 1, 1);
 			rec_new_session(r, 1, 0);
 			rec_new_session(r, 2, 0);
 			rec_new_session(r, 3, 1);
 			rec_new_session(r, 4, 2);
+			rec_counter(r, 16384, "app", 1000, NULL, -1);
+			rec_counter(r, 16385, "other", 50, NULL, -1);
 		}
-		rec_counter(r, 16384, "app", 1000, NULL, first ? -1 : 0);
-		rec_counter(r, 16385, "other", 50, NULL, first ? -1 : 0);
 		if (store_apply(s, r, NULL) != 0) {
 			CHECK_STR(store_errmsg(s), "");
 			poll_record_free(r);
 			break;
 		}
 		poll_record_free(r);
+		/* Nothing new: the instance row and the hour's coverage, no row
+		 * per client or session. */
+		if (!first)
+			CHECK_INT(sqlite3_total_changes(store_db(s)) - changes, 2);
 		if (i % 100 == 99)
 			store_checkpoint(s);	/* as the daemon's timer does */
 		if (i == 20) {
@@ -1033,6 +1058,9 @@ test_growth(const char *base)
 	CHECK_INT(size_of(wal), wal_early);
 	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM client"), 3);
 	CHECK_INT(q_int(store_db(s), "SELECT sum(samples) FROM client"), 8000);
+	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM client WHERE last_seen = "
+		  "(SELECT last_success FROM instance)"), 3);
+	CHECK(q_int(store_db(s), "SELECT missed_sessions FROM coverage LIMIT 1 OFFSET 5") == 0);
 	CHECK_INT(q_int(store_db(s), "SELECT sum(polls) FROM coverage"), 2000);
 	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM coverage"), 17);
 	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM alert"), 4);
@@ -1042,6 +1070,62 @@ test_growth(const char *base)
 	free(dir);
 	free(path);
 	free(wal);
+}
+
+/*
+ * A schema-1 database with a live session migrates: the live client keeps
+ * its samples and last_seen, and counts on from the next poll.
+ */
+static void
+test_migrate_v1(const char *base)
+{
+	char err[512], *dir = join(base, "v1"), *path = join(dir, "history.db");
+	sqlite3 *db;
+	struct store *s;
+	struct poll_record *r;
+
+	CHECK_INT(mkdir(dir, 0750), 0);
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 1;"
+		"INSERT INTO instance (id, cluster, host, port, added_at, last_success) "
+		"VALUES (1, 'c', 'h', 5432, 100, 200);"
+		"INSERT INTO client (id, instance_id, ident, ssl, first_seen, last_seen, sessions, "
+		"samples) VALUES (1, 1, x'01', 1, 100, 200, 2, 7), (2, 1, x'02', 0, 50, 60, 1, 3);"
+		"INSERT INTO live_session VALUES (1, 42, 1000, 1, 150);",
+		NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = store_open(path, err, sizeof err);
+	CHECK(s != NULL);
+	if (s == NULL) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return;
+	}
+	db = store_db(s);
+	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 1"), 7);
+	CHECK_INT(q_int(db, "SELECT last_seen FROM client WHERE id = 1"), 200);
+	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 2"), 3);
+	CHECK_INT(q_int(db, "SELECT last_seen FROM client WHERE id = 2"), 60);
+	CHECK_INT(q_int(db, "SELECT live FROM client_data WHERE id = 1"), 1);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM alert WHERE client_id = 1"), 0);
+	/* A poll that sees the session again: one more sample, seen now. */
+	r = rec_new(1, 300000, true, 100000);
+	CHECK_INT(store_apply(s, r, NULL), 0);
+	poll_record_free(r);
+	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 1"), 8);
+	CHECK_INT(q_int(db, "SELECT last_seen FROM client WHERE id = 1"), 300);
+	/* The next one does not see it: it ended at 300, with 8 samples. */
+	r = rec_new(1, 400000, true, 100000);
+	rec_ended(r, 42, false);
+	r->ended_sessions[0].backend_start_us = 1000;
+	CHECK_INT(store_apply(s, r, NULL), 0);
+	poll_record_free(r);
+	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 1"), 8);
+	CHECK_INT(q_int(db, "SELECT last_seen FROM client WHERE id = 1"), 300);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM live_session"), 0);
+	store_close(s);
+	free(dir);
+	free(path);
 }
 
 static int
@@ -1086,6 +1170,7 @@ main(void)
 	else
 		store_close(s);
 	test_growth(base);
+	test_migrate_v1(base);
 	poll_record_free(NULL);
 	free(path);
 	if (check_failed == 0)

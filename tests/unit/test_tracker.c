@@ -64,27 +64,41 @@ test_sessions(void)
 }
 
 static void
-test_identity(void)
+test_application(void)
 {
 	struct tracker *t = tracker_new();
 
 	/* Unknown session, first identity, same again, then another one. */
-	CHECK_INT(tracker_identity(t, 5, 50, 0xa1), 0);
+	CHECK_INT(tracker_app(t, 5, 50, 0xa1), 0);
 	tracker_begin(t);
 	CHECK_INT(tracker_see(t, 5, 50, true), 1);
-	CHECK_INT(tracker_identity(t, 5, 50, 0xa1), 0);
+	CHECK_INT(tracker_app(t, 5, 50, 0xa1), 0);
 	tracker_finish(t, NULL, NULL);
 	tracker_begin(t);
 	CHECK_INT(tracker_see(t, 5, 50, true), 0);
-	CHECK_INT(tracker_identity(t, 5, 50, 0xa1), 0);
-	CHECK_INT(tracker_identity(t, 5, 50, 0xb3), 1);
-	CHECK_INT(tracker_identity(t, 5, 50, 0xb3), 0);
+	CHECK_INT(tracker_app(t, 5, 50, 0xa1), 0);
+	CHECK_INT(tracker_app(t, 5, 50, 0xb3), 1);
+	CHECK_INT(tracker_app(t, 5, 50, 0xb3), 0);
 	tracker_finish(t, NULL, NULL);
 	/* A session preloaded after a restart adopts its identity silently. */
 	CHECK_INT(tracker_preload(t, 6, 60), 0);
 	tracker_begin(t);
 	CHECK_INT(tracker_see(t, 6, 60, true), 0);
-	CHECK_INT(tracker_identity(t, 6, 60, 0xc5), 0);
+	CHECK_INT(tracker_app(t, 6, 60, 0xc5), 0);
+	tracker_finish(t, NULL, NULL);
+	/* A change seen without the full row is reported with the next one,
+	 * once, even when the application is the same by then. */
+	tracker_begin(t);
+	CHECK(tracker_mark(t, 6, 60));
+	CHECK_INT(tracker_app(t, 6, 60, 0xd7), 1);
+	tracker_defer(t, 6, 60);
+	tracker_finish(t, NULL, NULL);
+	tracker_begin(t);
+	CHECK(tracker_mark(t, 6, 60));
+	CHECK_INT(tracker_app(t, 6, 60, 0xd7), 1);
+	CHECK_INT(tracker_app(t, 6, 60, 0xd7), 0);
+	tracker_defer(t, 99, 1);	/* not known: nothing happens */
+	CHECK_INT(tracker_app(t, 99, 1, 0xd7), 0);
 	tracker_finish(t, NULL, NULL);
 	tracker_free(t);
 }
@@ -115,36 +129,99 @@ test_growth(void)
 }
 
 static void
+on_dropped(void *arg, uint32_t datid)
+{
+	*(uint32_t *)arg = datid;
+}
+
+static void
 test_counters(void)
+{
+	struct tracker *t = tracker_new();
+	uint32_t gone = 0;
+	bool ch;
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 100, "r1", 0, &ch), -1);	/* no baseline */
+	CHECK(ch);
+	CHECK_INT(tracker_count_db(t, 6, 10, NULL, 0, &ch), -1);
+	CHECK(ch);
+	tracker_counters_done(t, on_dropped, &gone);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 150, "r1", 8, &ch), 42);	/* 50 began, 8 seen */
+	CHECK(ch);
+	CHECK_INT(tracker_count_db(t, 6, 12, NULL, 5, &ch), 0);	/* seen early: never < 0 */
+	CHECK(ch);
+	tracker_counters_done(t, on_dropped, &gone);
+
+	/* Nothing began: nothing changed, nothing missed. */
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 150, "r1", 0, &ch), 0);
+	CHECK(!ch);
+	CHECK_INT(tracker_count_db(t, 6, 12, NULL, 0, &ch), 0);
+	CHECK(!ch);
+	tracker_counters_done(t, on_dropped, &gone);
+	CHECK_INT(gone, 0);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 10, "r1", 0, &ch), -1);	/* went down: reset */
+	CHECK(ch);
+	CHECK_INT(tracker_count_db(t, 6, 12, "r2", 0, &ch), -1);	/* stats_reset changed */
+	CHECK(ch);
+	tracker_counters_done(t, on_dropped, &gone);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 1, &ch), 2);
+	tracker_counters_done(t, on_dropped, &gone);	/* 6 not reported: dropped database */
+	CHECK_INT(gone, 6);
+
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 6, 30, "r2", 0, &ch), -1);	/* forgotten */
+	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 0, &ch), 0);
+	CHECK(!ch);
+	tracker_counters_done(t, NULL, NULL);
+	tracker_counters_reset(t);
+	tracker_begin(t);
+	CHECK_INT(tracker_count_db(t, 5, 20, "r1", 0, &ch), -1);
+	tracker_free(t);
+}
+
+/* A crowd of sessions comes and goes: the table shrinks back. */
+static void
+test_shrink(void)
 {
 	struct tracker *t = tracker_new();
 
 	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 100, "r1", 0), -1);	/* no baseline */
-	CHECK_INT(tracker_count_db(t, 6, 10, NULL, 0), -1);
-	tracker_counters_done(t);
+	for (int i = 1; i <= 5000; i++)
+		CHECK_INT(tracker_see(t, i, 7, true), 1);
+	tracker_begin(t);
+	CHECK_INT(tracker_see(t, 1, 7, true), 0);
+	tracker_finish(t, NULL, NULL);
+	CHECK_INT(tracker_count(t), 1);
+	tracker_begin(t);
+	CHECK(tracker_mark(t, 1, 7));
+	CHECK_INT(tracker_see(t, 9, 7, true), 1);
+	tracker_finish(t, NULL, NULL);
+	CHECK_INT(tracker_count(t), 2);
+	tracker_free(t);
+}
+
+static void
+test_mark(void)
+{
+	struct tracker *t = tracker_new();
 
 	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 150, "r1", 8), 42);	/* 50 began, 8 seen */
-	CHECK_INT(tracker_count_db(t, 6, 12, NULL, 5), 0);	/* seen early: never < 0 */
-	tracker_counters_done(t);
-
+	CHECK(!tracker_mark(t, 10, 1000));	/* empty: nothing known */
+	CHECK_INT(tracker_see(t, 10, 1000, true), 1);
 	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 10, "r1", 0), -1);	/* went down: reset */
-	CHECK_INT(tracker_count_db(t, 6, 20, "r2", 0), -1);	/* stats_reset changed */
-	tracker_counters_done(t);
-
-	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 1), 2);
-	tracker_counters_done(t);	/* 6 not reported: dropped database */
-
-	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 6, 30, "r2", 0), -1);	/* forgotten */
-	CHECK_INT(tracker_count_db(t, 5, 13, "r1", 0), 0);
-	tracker_counters_done(t);
-	tracker_counters_reset(t);
-	tracker_begin(t);
-	CHECK_INT(tracker_count_db(t, 5, 20, "r1", 0), -1);
+	CHECK(tracker_mark(t, 10, 1000));
+	CHECK(!tracker_mark(t, 10, 1001));	/* same pid, another session */
+	CHECK_INT(tracker_count(t), 1);
+	tracker_finish(t, NULL, NULL);
+	CHECK_INT(tracker_count(t), 1);		/* marked: still alive */
 	tracker_free(t);
 }
 
@@ -152,8 +229,10 @@ int
 main(void)
 {
 	test_sessions();
-	test_identity();
+	test_application();
 	test_growth();
 	test_counters();
+	test_mark();
+	test_shrink();
 	return check_done();
 }
