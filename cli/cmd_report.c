@@ -79,6 +79,10 @@ static const char fleet_sql[] =
 	" last_attempt"
 	" FROM instance WHERE ?1 IS NULL OR cluster = ?1 ORDER BY cluster, host, port";
 
+static const char disc_sql[] =
+	"SELECT cluster, last_attempt, last_success, last_error, last_error_at,"
+	" consecutive_failures FROM discovery";
+
 /* Hours that overlap the window: hour + 3600 > since. The primary key
  * (instance_id, hour) delivers the groups in order, without a sort. */
 static const char cov_sql[] =
@@ -142,6 +146,7 @@ free_cluster(struct rcluster *c)
 		free(c->inst[i].last_error);
 	}
 	free(c->inst);
+	free(c->disc.last_error);
 	for (i = 0; i < c->ntls; i++)
 		free((char *)(uintptr_t)c->tls[i].key);
 	free(c->tls);
@@ -435,12 +440,64 @@ pick_interval(struct rctx *x, struct rcluster *c)
 		c->interval_source = "estimate";
 }
 
+static struct rcluster *
+cluster_named(struct rctx *x, const char *name)
+{
+	for (size_t i = 0; i < x->ncl; i++)
+		if (strcmp(x->cl[i].name, name) == 0)
+			return &x->cl[i];
+	return NULL;
+}
+
+static int64_t
+col_time(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+/* The outcome of each cluster's instance discovery (few rows: clusters). */
+static int
+load_discovery(struct rctx *x)
+{
+	sqlite3_stmt *st;
+	struct rcluster *c;
+	const char *err;
+	int rc;
+
+	if (sqlite3_prepare_v2(x->db, disc_sql, -1, &st, NULL) != SQLITE_OK) {
+		cli_error("reading discoveries: %s", sqlite3_errmsg(x->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((c = cluster_named(x, (const char *)sqlite3_column_text(st, 0))) == NULL)
+			continue;
+		c->disc.known = true;
+		c->disc.last_attempt = col_time(st, 1);
+		c->disc.last_success = col_time(st, 2);
+		c->disc.last_error_at = col_time(st, 4);
+		c->disc.failures = sqlite3_column_int64(st, 5);
+		err = (const char *)sqlite3_column_text(st, 3);
+		if (err != NULL && (c->disc.last_error = strdup(err)) == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cli_error("reading discoveries: %s", rc == SQLITE_NOMEM ? "out of memory" :
+			  sqlite3_errmsg(x->db));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 gather(struct rctx *x)
 {
 	size_t i;
 
-	if (load_fleet(x) < 0 || load_coverage(x) < 0 || count_clients(x) < 0)
+	if (load_fleet(x) < 0 || load_discovery(x) < 0 || load_coverage(x) < 0 ||
+	    count_clients(x) < 0)
 		return -1;
 	for (i = 0; i < x->ncl; i++)
 		pick_interval(x, &x->cl[i]);
@@ -586,6 +643,19 @@ findings_warning(struct rctx *x, const struct rcluster *c)
 		    name_clients(x, c, &c->inst[i], 1, c->inst[i].weak_tls) < 0)
 			return -1;
 	driver_findings(x, c);
+	if (c->disc.failures > 0) {
+		char at[32], ok[32];
+
+		format_time(c->disc.last_error_at, at);
+		if (c->disc.last_success > 0)
+			format_time(c->disc.last_success, ok);
+		rout_finding(&x->out, SEV_WARNING, "instance discovery failing (%lld attempt%s in a "
+			     "row, last %s, last success %s): %s; the %zu instance%s found before "
+			     "%s still polled, new ones are not", (long long)c->disc.failures,
+			     plural(c->disc.failures), at, c->disc.last_success > 0 ? ok : "never",
+			     c->disc.last_error ? c->disc.last_error : "(no error recorded)",
+			     c->active, plural((long long)c->active), c->active == 1 ? "is" : "are");
+	}
 	for (i = 0; i < c->ninst; i++) {
 		const struct rinst *in = &c->inst[i];
 

@@ -66,6 +66,12 @@ struct rcluster {
 	size_t nlibpq;
 	int64_t interval_ms;	/* 0: unknown */
 	const char *interval_source;	/* "config", "estimate" or NULL */
+	struct {		/* instances = discover (sql/003_discovery.sql) */
+		bool known;	/* the cluster has discovered */
+		int64_t last_attempt, last_success, last_error_at;	/* 0: never */
+		int64_t failures;	/* consecutive */
+		char *last_error;
+	} disc;
 };
 
 /* The report's writer: JSON through jsonw, or a table for people. */

@@ -191,6 +191,36 @@ json_servers(struct jsonw *w, const struct rcluster *c, const struct cov *v)
 }
 
 static void
+json_time_or_null(struct jsonw *w, const char *key, int64_t t)
+{
+	jsonw_key(w, key);
+	if (t > 0)
+		jsonw_time(w, t);
+	else
+		jsonw_null(w);
+}
+
+/* null unless the cluster's instances are discovered. */
+static void
+json_discovery(struct jsonw *w, const struct rcluster *c)
+{
+	jsonw_key(w, "discovery");
+	if (!c->disc.known) {
+		jsonw_null(w);
+		return;
+	}
+	jsonw_object_begin(w);
+	json_time_or_null(w, "last_attempt", c->disc.last_attempt);
+	json_time_or_null(w, "last_success", c->disc.last_success);
+	jsonw_key(w, "last_error");
+	jsonw_str(w, c->disc.last_error);
+	json_time_or_null(w, "last_error_at", c->disc.last_error_at);
+	jsonw_key(w, "consecutive_failures");
+	jsonw_int(w, c->disc.failures);
+	jsonw_object_end(w);
+}
+
+static void
 json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 {
 	struct jsonw *w = &o->w;
@@ -216,6 +246,7 @@ json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 	jsonw_object_end(w);
 	json_servers(w, c, v);
 	json_coverage(w, c, v);
+	json_discovery(w, c);
 	jsonw_key(w, "findings");
 	jsonw_array_begin(w);
 }

@@ -189,6 +189,10 @@ on_discovered(void *arg, struct discover *d, const struct found_instance *fi, si
 	struct fleet *f = arg;
 	const struct cluster_cfg *c = discover_cluster(d);
 
+	/* Not held for a retry: the next discovery records its own outcome. */
+	if (store_discovery(f->env->store, c->name, (int64_t)time(NULL), error) < 0)
+		log_warnx("could not record the discovery of cluster %s: %s", c->name,
+			  store_errmsg(f->env->store));
 	if (error == NULL) {
 		for (size_t i = 0; i < f->n; i++) {
 			if (strcmp(instance_cluster(f->m[i].in), c->name) != 0)

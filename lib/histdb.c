@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "migrations.h"
 
 char *
 histdb_path(const char *db_opt, const struct config *cfg)
@@ -119,6 +120,19 @@ check_schema(const char *path, int version, char *err, size_t errlen)
 {
 	if (version < 1) {
 		snprintf(err, errlen, "%s: not an sslhist database (no schema)", path);
+		return false;
+	}
+	/* The tool reads what the daemon of the same version writes; the
+	 * daemon migrates the file when it starts. */
+	if (version < migration_count) {
+		snprintf(err, errlen, "%s: schema version %d is older than this sslhist reads (%d): "
+			 "start sslhistd of this version once to upgrade the file", path, version,
+			 migration_count);
+		return false;
+	}
+	if (version > migration_count) {
+		snprintf(err, errlen, "%s: schema version %d is newer than this sslhist knows (%d)",
+			 path, version, migration_count);
 		return false;
 	}
 	return true;

@@ -63,6 +63,7 @@ enum stmt_id {
 	ST_EXPIRE_ATTEMPT,
 	ST_EXPIRE_SETTLE,
 	ST_EXPIRE_LIVE,
+	ST_DISCOVERY,
 	ST_COUNT
 };
 
@@ -143,6 +144,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "ON CONFLICT (instance_id, hour, database) DO UPDATE "
 	    "SET missed = missed + excluded.missed",
 	[ST_COUNTER_DROP] = "DELETE FROM session_counter WHERE instance_id = ?1 AND datid = ?2",
+	/* ?3 NULL: the discovery succeeded. */
+	[ST_DISCOVERY] =
+	    "INSERT INTO discovery (cluster, last_attempt, last_success, last_error, "
+	    "last_error_at, consecutive_failures) VALUES (?1, ?2, "
+	    "CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NOT NULL THEN ?2 END, "
+	    "?3 IS NOT NULL) "
+	    "ON CONFLICT (cluster) DO UPDATE SET last_attempt = ?2, "
+	    "last_success = CASE WHEN ?3 IS NULL THEN ?2 ELSE last_success END, "
+	    "last_error = coalesce(?3, last_error), "
+	    "last_error_at = CASE WHEN ?3 IS NULL THEN last_error_at ELSE ?2 END, "
+	    "consecutive_failures = CASE WHEN ?3 IS NULL THEN 0 "
+	    "ELSE consecutive_failures + 1 END",
 	[ST_COUNTER_INSERT] =
 	    "INSERT OR REPLACE INTO session_counter (instance_id, datid, database, sessions, "
 	    "stats_reset) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -646,6 +659,25 @@ to_retire(struct store *s, const int64_t *keep, size_t nkeep, int64_t **ids, siz
 		return -1;
 	finish(st);
 	return 0;
+}
+
+int
+store_discovery(struct store *s, const char *cluster, int64_t now, const char *error)
+{
+	sqlite3_stmt *st;
+
+	setctx(s, "discovery of cluster %s", cluster);
+	if (tx_begin(s) < 0)
+		return -1;
+	st = stmt(s, ST_DISCOVERY);
+	b_text_nn(s, st, 1, cluster);
+	b_int(s, st, 2, now);
+	b_text(s, st, 3, error);
+	if (run(s, st, "record discovery") < 0) {
+		tx_abort(s);
+		return -1;
+	}
+	return tx_commit(s);
 }
 
 int

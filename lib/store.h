@@ -149,6 +149,10 @@ void store_set_alerts(struct store *s, unsigned mask);
  */
 int64_t store_instance(struct store *s, const char *cluster, const char *host, int port,
 		       const char *role);
+/* Records the outcome of cluster's instance discovery at `now` (Unix s):
+ * error NULL for a success, else what failed (kept until the next
+ * failure; consecutive failures counted). */
+int store_discovery(struct store *s, const char *cluster, int64_t now, const char *error);
 /* Marks retired every instance whose id is not in keep[] (now: Unix s). */
 int store_retire_others(struct store *s, const int64_t *keep, size_t nkeep, int64_t now);
 

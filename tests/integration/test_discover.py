@@ -160,11 +160,30 @@ class Discover(h.TestCase):
         d.wait(lambda: any(l.startswith("STATUS=") and
                            l.endswith("; discovery failing for 1 cluster") for l in n.lines()),
                5, "STATUS= naming the failing discovery")
+        # The error is stored: the report says the instance list may be stale.
+        disc = d.wait(lambda: (lambda c: c if c and c["consecutive_failures"] >= 1 else None)(
+            self.report_cluster(d, "aurora")["discovery"]), 10, "the failure stored")
+        self.assertMatches(r"discovery failed: .*replicas", disc["last_error"])
+        self.assertRegex(disc["last_success"], r"Z$")
+        self.assertRegex(disc["last_error_at"], r"Z$")
+        texts = [f["text"] for f in self.report_cluster(d, "aurora")["findings"]
+                 if f["severity"] == "warning"]
+        self.assertTrue(any(t.startswith("instance discovery failing (") and
+                            "the 2 instances found before are still polled" in t
+                            for t in texts), texts)
+        self.assertIsNone(self.report_cluster(d, "plain")["discovery"]["last_error"])
         # Discovery works again: a change is seen.
         self.w.sql("ALTER TABLE replicas_x RENAME TO replicas")
         self.w.sql("DELETE FROM replicas WHERE server_id = 'inst-r'")
         d.wait(lambda: d.instances()[("aurora", READER, self.w.port)]["retired_at"], 15,
                "discovery recovered")
+        d.wait(lambda: self.report_cluster(d, "aurora")["discovery"]["consecutive_failures"]
+               == 0, 10, "the recovery stored")
+        self.assertFalse(any(f["text"].startswith("instance discovery failing")
+                             for f in self.report_cluster(d, "aurora")["findings"]))
+
+    def report_cluster(self, d, name):
+        return [c for c in h.sslhist_json(d.db, "report")["clusters"] if c["name"] == name][0]
 
 
 if __name__ == "__main__":

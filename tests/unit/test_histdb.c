@@ -11,6 +11,7 @@
 #include "check.h"
 #include "config.h"
 #include "histdb.h"
+#include "migrations.h"
 
 static char dir[] = "/tmp/test_histdb.XXXXXX";
 
@@ -79,9 +80,20 @@ test_open(void)
 	make_db(path, 0);
 	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "not an sslhist database") != NULL);
+	/* Ours, but older or newer than this program: a clear error. */
+	snprintf(path, sizeof(path), "%s/old.db", dir);
+	make_db(path, migration_count - 1);
+	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "is older than this sslhist reads") != NULL);
+	CHECK(strstr(err, path) != NULL);
+	snprintf(path, sizeof(path), "%s/new.db", dir);
+	make_db(path, migration_count + 1);
+	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "is newer than this sslhist knows") != NULL);
+	CHECK(histdb_open_rw(path, err, sizeof(err)) == NULL);
 	/* Ours, at a path that needs URI escaping. */
 	snprintf(path, sizeof(path), "%s/we?ird#%%20.db", dir);
-	make_db(path, 1);
+	make_db(path, migration_count);
 	db = histdb_open_ro(path, &imm, err, sizeof(err));
 	CHECK(db != NULL);
 	CHECK(!imm);
@@ -120,12 +132,14 @@ main(void)
 	unlink(cmd);
 	snprintf(cmd, sizeof(cmd), "%s/we?ird#%%20.db-shm", dir);
 	unlink(cmd);
-	snprintf(cmd, sizeof(cmd), "%s/foreign.db", dir);
-	unlink(cmd);
-	strcat(cmd, "-wal");
-	unlink(cmd);
-	snprintf(cmd, sizeof(cmd), "%s/foreign.db-shm", dir);
-	unlink(cmd);
+	for (const char *const *n = (const char *const[]){ "foreign", "old", "new", NULL }; *n;
+	     n++) {
+		for (const char *const *x = (const char *const[]){ "", "-wal", "-shm", NULL }; *x;
+		     x++) {
+			snprintf(cmd, sizeof(cmd), "%s/%s.db%s", dir, *n, *x);
+			unlink(cmd);
+		}
+	}
 	rmdir(dir);
 	return check_done();
 }
