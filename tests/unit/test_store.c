@@ -968,6 +968,30 @@ open_as_group(const char *path)
 }
 
 /* The query tool reads while the daemon runs and after it stopped. */
+/* A discovery's outcome: failures counted in a row, the error kept. */
+static void
+test_discovery(struct store *s)
+{
+	sqlite3 *db = store_db(s);
+
+	CHECK_INT(store_discovery(s, "aur", 100, NULL), 0);
+	CHECK_INT(store_discovery(s, "aur", 200, "discovery failed: boom"), 0);
+	CHECK_INT(store_discovery(s, "aur", 300, "discovery failed: again"), 0);
+	CHECK_INT(q_int(db, "SELECT consecutive_failures FROM discovery WHERE cluster = 'aur'"), 2);
+	CHECK_INT(q_int(db, "SELECT last_success FROM discovery WHERE cluster = 'aur'"), 100);
+	CHECK_INT(q_int(db, "SELECT last_error_at FROM discovery WHERE cluster = 'aur'"), 300);
+	CHECK_STR(q_text(db, "SELECT last_error FROM discovery WHERE cluster = 'aur'"),
+		  "discovery failed: again");
+	CHECK_INT(store_discovery(s, "aur", 400, NULL), 0);
+	CHECK_INT(q_int(db, "SELECT consecutive_failures FROM discovery WHERE cluster = 'aur'"), 0);
+	CHECK_INT(q_int(db, "SELECT last_attempt FROM discovery WHERE cluster = 'aur'"), 400);
+	/* The last error stays for the record; the report judges by the count. */
+	CHECK_INT(q_int(db, "SELECT last_error_at FROM discovery WHERE cluster = 'aur'"), 300);
+	CHECK_INT(store_discovery(s, "new", 500, "discovery failed: first"), 0);
+	CHECK_INT(q_int(db, "SELECT consecutive_failures FROM discovery WHERE cluster = 'new'"), 1);
+	CHECK_INT(q_int(db, "SELECT last_success FROM discovery WHERE cluster = 'new'"), NULL_INT);
+}
+
 static void
 test_readers(struct store *s, const char *base, const char *path)
 {
@@ -1165,6 +1189,7 @@ main(void)
 	test_hostile(s, inst);
 	test_failures(s, path, inst);
 	test_expire(s, inst, other);
+	test_discovery(s);
 	if (geteuid() == 0)
 		test_readers(s, base, path);	/* closes s */
 	else
