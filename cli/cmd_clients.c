@@ -15,6 +15,7 @@
 #include "batch.h"
 #include "cli.h"
 #include "driver.h"
+#include "livecounts.h"
 
 static const char usage_text[] =
 	"usage: sslhist clients [--since WHEN] [--cluster NAME] [--user U] [--database D]\n"
@@ -45,16 +46,13 @@ enum {
  * instance's polls (sql/002_live_counts.sql). The cursor is the stored
  * value; the output the derived one.
  */
-#define LIVE "9223372036854775807"
-#define SEEN "coalesce(i.last_success, c.first_seen)"
 static const char batch_sql[] =
 	"SELECT c.id, c.last_seen, c.database, c.user, c.application, c.client_addr,"
 	" c.client_hostname, c.ssl, c.tls_version, c.cipher, c.bits, c.client_dn, c.issuer_dn,"
-	" c.first_seen, c.sessions, c.samples + c.live * (i.polls_ok + 1) - c.live_from,"
-	" CASE WHEN c.last_seen = " LIVE " THEN " SEEN " ELSE c.last_seen END"
+	" c.first_seen, c.sessions, " LIVE_SAMPLES("c", "i") ", " LIVE_DERIVED_SEEN("c", "i")
 	" FROM client_data c JOIN instance i ON i.id = c.instance_id"
-	" WHERE c.instance_id = ?1 AND (c.last_seen, c.id) > (?2, ?3) AND c.last_seen >= ?4"
-	" AND (c.last_seen < " LIVE " OR " SEEN " >= ?4)"
+	" WHERE c.instance_id = ?1 AND (c.last_seen, c.id) > (?2, ?3)"
+	" AND " LIVE_SEEN_SINCE("c", "i", "?4")
 	" AND (?5 IS NULL OR c.user = ?5) AND (?6 IS NULL OR c.database = ?6)"
 	" AND (?7 IS NULL OR c.ssl = ?7)"
 	" ORDER BY c.last_seen, c.id LIMIT ?8";

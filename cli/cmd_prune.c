@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "histdb.h"
+#include "livecounts.h"
 #include "parse.h"
 
 static const char usage_text[] =
@@ -40,11 +41,10 @@ static const char usage_text[] =
  * client_data: a client with live sessions (stored last_seen LIVE, see
  * sql/002_live_counts.sql) was last seen at its instance's last success.
  */
-#define LIVE "9223372036854775807"
 #define OLD_CLIENTS \
 	"(SELECT id FROM client_data WHERE last_seen < ?1 UNION ALL" \
 	" SELECT c.id FROM client_data c JOIN instance i ON i.id = c.instance_id" \
-	" WHERE c.last_seen = " LIVE " AND coalesce(i.last_success, c.first_seen) < ?1)"
+	" WHERE c.last_seen = " LIVE_LAST_SEEN " AND " LIVE_SEEN("c", "i") " < ?1)"
 
 /* Children first; the last statement's changes are the clients deleted. */
 static const char *const delete_sql[] = {

@@ -29,6 +29,7 @@
 #include "batch.h"
 #include "cli.h"
 #include "driver.h"
+#include "livecounts.h"
 #include "parse.h"
 #include "rdsca.h"
 #include "report.h"
@@ -97,24 +98,22 @@ static const char cov_sql[] =
  * has the stored last_seen LIVE and is seen at its instance's last
  * successful poll (sql/002_live_counts.sql).
  */
-#define LIVE "9223372036854775807"
 static const char count_sql[] =
 	"SELECT instance_id, ssl, tls_version, application, sessions FROM client_data";
 static const char count_since[] =
-	" last_seen >= ?1 AND (last_seen < " LIVE " OR coalesce((SELECT last_success FROM"
+	" last_seen >= ?1 AND (last_seen < " LIVE_LAST_SEEN " OR coalesce((SELECT last_success FROM"
 	" instance WHERE id = instance_id), first_seen) >= ?1)";
 static const char count_cluster[] =
 	" instance_id IN (SELECT id FROM instance WHERE cluster = ?2)";
 
 /* The clients a finding names: ?4 = 0 non-SSL, 1 TLS below 1.2. Column 1
  * is the last seen time, column 7 the stored one (the cursor). */
-#define SEEN "coalesce(i.last_success, c.first_seen)"
 static const char list_sql[] =
-	"SELECT c.id, CASE WHEN c.last_seen = " LIVE " THEN " SEEN " ELSE c.last_seen END,"
+	"SELECT c.id, " LIVE_DERIVED_SEEN("c", "i") ","
 	" c.user, c.database, c.client_addr, c.application, c.tls_version, c.last_seen"
 	" FROM client_data c JOIN instance i ON i.id = c.instance_id"
 	" WHERE c.instance_id = ?1 AND (c.last_seen, c.id) > (?2, ?3)"
-	" AND c.last_seen >= ?5 AND (c.last_seen < " LIVE " OR " SEEN " >= ?5)"
+	" AND " LIVE_SEEN_SINCE("c", "i", "?5")
 	" AND CASE ?4 WHEN 0 THEN c.ssl = 0"
 	"  ELSE c.ssl <> 0 AND c.tls_version IN ('SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1') END"
 	" ORDER BY c.last_seen, c.id LIMIT ?6";

@@ -23,9 +23,9 @@ fdlimit_raise(void)
 		int e = errno;
 		struct rlimit now;
 
-		errno = e;
 		if (getrlimit(RLIMIT_NOFILE, &now) < 0)
 			now.rlim_cur = 0;
+		errno = e;	/* setrlimit's reason, for the message */
 		log_warn_errno("could not raise the open files limit from %llu to %llu "
 			       "(set LimitNOFILE= in the unit): instances past that many "
 			       "open files cannot connect",

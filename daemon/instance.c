@@ -401,6 +401,18 @@ fail(struct instance *in, const char *error)
 		schedule_reconnect(in);
 }
 
+/* Fails with "what: detail", detail cut at its first line (libpq's
+ * messages end in a newline and may go on with hints). */
+static void
+fail_with(struct instance *in, const char *what, const char *detail)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s: %s", what, detail);
+	msg[strcspn(msg, "\n")] = '\0';
+	fail(in, msg);
+}
+
 static void
 on_failed(struct pgconn *pc, const char *error, void *arg)
 {
@@ -728,6 +740,40 @@ add_ended(struct poll_record *r, struct session_ref ref)
 	return 0;
 }
 
+/* Decodes a session row whole; 1 for a bad row (skipped and logged). */
+static int
+decode_session(struct poll_ctx *x, struct row_buf *b, int row, struct stat_row *sr,
+	       struct client_key *k)
+{
+	enum statrow_error e;
+
+	cells_all(b, x->res, row);
+	if ((e = statrow_decode(&b->cells, sr)) != STATROW_OK) {
+		bad_row(x->in, e);
+		return 1;
+	}
+	row_key(sr, k);
+	return 0;
+}
+
+/* One session more of client k in the record, with its first sample (the
+ * store derives the next ones from the instance's polls). */
+static int
+add_session(struct poll_ctx *x, const struct stat_row *sr, const struct client_key *k,
+	    bool moved)
+{
+	struct poll_record *r = x->r;
+	ssize_t ci;
+
+	if (reserve(x) < 0 || (ci = client_index(x, k, sr->client_hostname)) < 0)
+		return -1;
+	r->clients[ci].samples++;
+	r->clients[ci].new_sessions++;
+	r->new_sessions[r->n_new++] = (struct session_ref){ .pid = sr->pid,
+		.backend_start_us = sr->backend_start_us, .client = (size_t)ci, .moved = moved };
+	return 0;
+}
+
 /*
  * A known session under another application_name (SET application_name):
  * it leaves its old client, whose samples settle as for a session that
@@ -737,64 +783,32 @@ add_ended(struct poll_record *r, struct session_ref ref)
 static int
 moved_session(struct poll_ctx *x, struct row_buf *b, int row)
 {
-	struct poll_record *r = x->r;
 	struct stat_row sr;
 	struct client_key k;
-	enum statrow_error e;
-	ssize_t ci;
 
-	cells_all(b, x->res, row);
-	if ((e = statrow_decode(&b->cells, &sr)) != STATROW_OK) {
-		bad_row(x->in, e);
+	if (decode_session(x, b, row, &sr, &k) != 0 || sr.own || excluded(x->in, &k))
 		return 0;
-	}
-	row_key(&sr, &k);
-	if (sr.own || excluded(x->in, &k))
-		return 0;
-	if (reserve(x) < 0 || (ci = client_index(x, &k, sr.client_hostname)) < 0 ||
-	    add_ended(r, (struct session_ref){ .pid = sr.pid,
+	if (add_ended(x->r, (struct session_ref){ .pid = sr.pid,
 		      .backend_start_us = sr.backend_start_us, .moved = true }) < 0)
 		return -1;
-	r->clients[ci].samples++;
-	r->clients[ci].new_sessions++;
-	r->new_sessions[r->n_new++] = (struct session_ref){ .pid = sr.pid,
-		.backend_start_us = sr.backend_start_us, .client = (size_t)ci, .moved = true };
-	return 0;
+	return add_session(x, &sr, &k, true);
 }
 
 /* A session the tracker did not know: decoded whole, tracked, recorded. */
 static int
 new_session(struct poll_ctx *x, struct row_buf *b, int row)
 {
-	struct instance *in = x->in;
-	struct poll_record *r = x->r;
 	struct stat_row sr;
 	struct client_key k;
-	enum statrow_error e;
 	bool recorded;
-	ssize_t ci;
 
-	cells_all(b, x->res, row);
-	if ((e = statrow_decode(&b->cells, &sr)) != STATROW_OK) {
-		bad_row(in, e);
+	if (decode_session(x, b, row, &sr, &k) != 0)
 		return 0;
-	}
-	row_key(&sr, &k);
-	recorded = !sr.own && !excluded(in, &k);
-	if (tracker_see(in->tracker, sr.pid, sr.backend_start_us, recorded) < 0 ||
+	recorded = !sr.own && !excluded(x->in, &k);
+	if (tracker_see(x->in->tracker, sr.pid, sr.backend_start_us, recorded, app_hash(b)) < 0 ||
 	    count_new_db(x, sr.datname) < 0)
 		return -1;
-	(void)tracker_app(in->tracker, sr.pid, sr.backend_start_us, app_hash(b));
-	if (!recorded)
-		return 0;
-	if (reserve(x) < 0 || (ci = client_index(x, &k, sr.client_hostname)) < 0)
-		return -1;
-	/* Its first sample; the store derives the next ones. */
-	r->clients[ci].samples++;
-	r->clients[ci].new_sessions++;
-	r->new_sessions[r->n_new++] = (struct session_ref){ .pid = sr.pid,
-		.backend_start_us = sr.backend_start_us, .client = (size_t)ci };
-	return 0;
+	return recorded ? add_session(x, &sr, &k, false) : 0;
 }
 
 /* A database row, kept for the counters (after every session is seen). */
@@ -923,9 +937,10 @@ poll_row(struct poll_ctx *x, struct row_buf *b, int row)
 		x->in->snapshot_us = sr.backend_start_us;
 		return 0;
 	}
-	if (tracker_mark(x->in->tracker, sr.pid, sr.backend_start_us)) {
-		if (!tracker_app(x->in->tracker, sr.pid, sr.backend_start_us, app_hash(b)))
-			return 0;
+	switch (tracker_mark(x->in->tracker, sr.pid, sr.backend_start_us, app_hash(b))) {
+	case TRACK_KNOWN:
+		return 0;
+	case TRACK_RENAMED:
 		if (sr.kind == 'a')
 			return moved_session(x, b, row);
 		/* Renamed, but its row is by identity only: the next poll
@@ -933,6 +948,8 @@ poll_row(struct poll_ctx *x, struct row_buf *b, int row)
 		tracker_defer(x->in->tracker, sr.pid, sr.backend_start_us);
 		want(x->in, sr.pid);
 		return 0;
+	case TRACK_UNKNOWN:
+		break;
 	}
 	if (sr.kind == 'o') {
 		/* Older than the last poll yet not known (it was not visible
@@ -990,11 +1007,7 @@ poll_done(struct instance *in, const PGresult *res)
 	int64_t now = wall_ms();
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char msg[1024];
-
-		snprintf(msg, sizeof(msg), "poll query failed: %s", PQresultErrorMessage(res));
-		msg[strcspn(msg, "\n")] = '\0';
-		fail(in, msg);
+		fail_with(in, "poll query failed", PQresultErrorMessage(res));
 		return;
 	}
 	r = calloc(1, sizeof(*r));
@@ -1029,12 +1042,9 @@ static void
 facts_done(struct instance *in, const PGresult *res)
 {
 	const char *err = read_facts(in, res);
-	char msg[1024];
 
 	if (err != NULL) {
-		snprintf(msg, sizeof(msg), "reading instance facts failed: %s", err);
-		msg[strcspn(msg, "\n")] = '\0';
-		fail(in, msg);
+		fail_with(in, "reading instance facts failed", err);
 		return;
 	}
 	log_connected(in);
@@ -1045,13 +1055,8 @@ facts_done(struct instance *in, const PGresult *res)
 static void
 prepare_done(struct instance *in, const PGresult *res)
 {
-	char msg[1024];
-
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snprintf(msg, sizeof(msg), "preparing the poll query failed: %s",
-			 PQresultErrorMessage(res));
-		msg[strcspn(msg, "\n")] = '\0';
-		fail(in, msg);
+		fail_with(in, "preparing the poll query failed", PQresultErrorMessage(res));
 		return;
 	}
 	start_poll(in);

@@ -109,7 +109,7 @@ grow(struct tracker *t)
 }
 
 static int
-insert(struct tracker *t, int32_t pid, int64_t bs, bool recorded, uint32_t polls)
+insert(struct tracker *t, int32_t pid, int64_t bs, bool recorded, uint32_t polls, uint64_t app)
 {
 	struct slot *s;
 
@@ -121,7 +121,7 @@ insert(struct tracker *t, int32_t pid, int64_t bs, bool recorded, uint32_t polls
 	if (s->used == 2)
 		t->tombs--;
 	*s = (struct slot){ .backend_start_us = bs, .pid = pid, .used = 1,
-		.recorded = recorded, .polls = polls, .gen = t->gen };
+		.recorded = recorded, .polls = polls, .gen = t->gen, .app = app };
 	t->used++;
 	return 1;
 }
@@ -129,7 +129,7 @@ insert(struct tracker *t, int32_t pid, int64_t bs, bool recorded, uint32_t polls
 int
 tracker_preload(struct tracker *t, int32_t pid, int64_t backend_start_us)
 {
-	return insert(t, pid, backend_start_us, true, 2) < 0 ? -1 : 0;
+	return insert(t, pid, backend_start_us, true, 2, 0) < 0 ? -1 : 0;
 }
 
 void
@@ -138,44 +138,37 @@ tracker_begin(struct tracker *t)
 	t->gen++;
 }
 
-bool
-tracker_mark(struct tracker *t, int32_t pid, int64_t backend_start_us)
+enum track_mark
+tracker_mark(struct tracker *t, int32_t pid, int64_t backend_start_us, uint64_t app)
 {
 	struct slot *s;
+	bool renamed;
 
 	if (t->cap == 0)
-		return false;
+		return TRACK_UNKNOWN;
 	s = lookup(t, pid, backend_start_us);
 	if (s->used != 1)
-		return false;
+		return TRACK_UNKNOWN;
 	if (s->gen != t->gen) {
 		s->gen = t->gen;
 		s->polls++;
 	}
-	return true;
-}
-
-int
-tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded)
-{
-	if (tracker_mark(t, pid, backend_start_us))
-		return 0;
-	return insert(t, pid, backend_start_us, recorded, 1);
-}
-
-int
-tracker_app(struct tracker *t, int32_t pid, int64_t backend_start_us, uint64_t app)
-{
-	struct slot *s;
-	bool changed;
-
-	if (t->cap == 0 || (s = lookup(t, pid, backend_start_us))->used != 1)
-		return 0;
+	if (app == 0)
+		return TRACK_KNOWN;
 	/* A session not recorded (own, excluded) has no client to leave. */
-	changed = s->recorded && (s->pending || (s->app != 0 && s->app != app));
+	renamed = s->recorded && (s->pending || (s->app != 0 && s->app != app));
 	s->app = app;
 	s->pending = 0;
-	return changed;
+	return renamed ? TRACK_RENAMED : TRACK_KNOWN;
+}
+
+int
+tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded,
+	    uint64_t app)
+{
+	if (tracker_mark(t, pid, backend_start_us, app) != TRACK_UNKNOWN)
+		return 0;
+	return insert(t, pid, backend_start_us, recorded, 1, app);
 }
 
 void

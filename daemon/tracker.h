@@ -27,29 +27,34 @@ int tracker_preload(struct tracker *t, int32_t pid, int64_t backend_start_us);
 /* Starts a poll. */
 void tracker_begin(struct tracker *t);
 /*
+ * The application_name of a session is the one part of a client's identity
+ * that a session can change (SET application_name); the tracker keeps its
+ * hash (`app`, never 0; 0 passed means "not known here") per session.
+ */
+enum track_mark {
+	TRACK_UNKNOWN,	/* not known: nothing changed */
+	TRACK_KNOWN,	/* known, marked seen in this poll */
+	TRACK_RENAMED,	/* known and recorded, and its application differs from
+			 * the one recorded before (or a rename was deferred):
+			 * the session now belongs to another client */
+};
+/*
+ * Marks a known session seen in this poll: the poll's fast path, one hash
+ * lookup; only a session not known needs its row decoded whole, then
+ * tracker_see(). A session preloaded after a restart (application not yet
+ * known) adopts `app` without a rename.
+ */
+enum track_mark tracker_mark(struct tracker *t, int32_t pid, int64_t backend_start_us,
+			     uint64_t app);
+/*
  * Marks a session seen in this poll. Returns 1 if it is new, 0 if known,
  * -1 when out of memory. `recorded`: the session belongs to a client that
  * is stored (not excluded, not our own).
  */
-int tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded);
-/*
- * Marks a known session seen in this poll and returns true; false (and
- * nothing changed) for a session not known. The poll's fast path: only a
- * session not known needs its row decoded whole, then tracker_see().
- */
-bool tracker_mark(struct tracker *t, int32_t pid, int64_t backend_start_us);
-/*
- * The application_name of a session is the one part of a client's identity
- * that a session can change (SET application_name). tracker_app() records
- * its hash (`app`, never 0) for a known session seen in this poll; it
- * returns 1 when the session was known under another application before,
- * or a change was deferred, 0 when it is the same, first recorded (a new
- * session, one preloaded after a restart), or the session is not known or
- * not recorded.
- * tracker_defer() marks a change seen in a row without the rest of the
- * identity: the next tracker_app() of the session reports it.
- */
-int tracker_app(struct tracker *t, int32_t pid, int64_t backend_start_us, uint64_t app);
+int tracker_see(struct tracker *t, int32_t pid, int64_t backend_start_us, bool recorded,
+		uint64_t app);
+/* A rename seen in a row without the rest of the identity: the next
+ * tracker_mark() of the session reports TRACK_RENAMED. */
 void tracker_defer(struct tracker *t, int32_t pid, int64_t backend_start_us);
 /*
  * Ends the poll: calls fn for every recorded session not seen in it (then

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "livecounts.h"
 #include "migrations.h"
 #include "store.h"
 
@@ -31,8 +32,6 @@
 /* A WAL larger than this is truncated when it restarts (after a checkpoint). */
 #define JOURNAL_SIZE_LIMIT	(8 * 1024 * 1024)
 #define IDENT_LEN		16
-/* client_data.last_seen of a client with live sessions (002_live_counts.sql). */
-#define LIVE_SQL		"9223372036854775807"
 #define DIR_MODE		0750
 #define FILE_MODE		0640
 
@@ -112,7 +111,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "client_id, first_seen, from_poll) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "(SELECT polls_ok + 1 FROM instance WHERE id = ?1))",
 	[ST_CLIENT_LIVE_ADD] =
-	    "UPDATE client_data SET live = live + 1, last_seen = " LIVE_SQL ", "
+	    "UPDATE client_data SET live = live + 1, last_seen = " LIVE_LAST_SEEN ", "
 	    "live_from = live_from + (SELECT polls_ok + 1 FROM instance WHERE id = ?2) "
 	    "WHERE id = ?1",
 	/* Before the poll's instance update: polls_ok and last_success are
@@ -171,8 +170,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "(SELECT id FROM alert WHERE state IN ('ok', 'failed'))",
 	/* Live sessions of retired instances end: their samples settle first. */
 	[ST_EXPIRE_SETTLE] =
-	    "UPDATE client_data SET samples = samples + live * (i.polls_ok + 1) - live_from, "
-	    "live = 0, live_from = 0, last_seen = coalesce(i.last_success, first_seen) "
+	    "UPDATE client_data SET samples = " LIVE_SAMPLES("client_data", "i") ", "
+	    "live = 0, live_from = 0, last_seen = " LIVE_SEEN("client_data", "i") " "
 	    "FROM instance i WHERE i.id = client_data.instance_id "
 	    "AND i.retired_at IS NOT NULL AND client_data.live > 0",
 	[ST_EXPIRE_LIVE] =

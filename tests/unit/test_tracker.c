@@ -28,10 +28,10 @@ test_sessions(void)
 	struct ended e = { 0 };
 
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 10, 1000, true), 1);
-	CHECK_INT(tracker_see(t, 11, 1000, true), 1);
-	CHECK_INT(tracker_see(t, 12, 1000, false), 1);
-	CHECK_INT(tracker_see(t, 10, 1000, true), 0);	/* twice in one poll */
+	CHECK_INT(tracker_see(t, 10, 1000, true, 0), 1);
+	CHECK_INT(tracker_see(t, 11, 1000, true, 0), 1);
+	CHECK_INT(tracker_see(t, 12, 1000, false, 0), 1);
+	CHECK_INT(tracker_see(t, 10, 1000, true, 0), 0);	/* twice in one poll */
 	tracker_finish(t, on_end, &e);
 	CHECK_INT(e.n, 0);
 	CHECK_INT(tracker_count(t), 3);
@@ -39,8 +39,8 @@ test_sessions(void)
 	/* 11 ended after one poll; 12 ended but is not recorded; the pid 10
 	 * was reused by a new backend (another start time). */
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 10, 1000, true), 0);
-	CHECK_INT(tracker_see(t, 10, 2000, true), 1);
+	CHECK_INT(tracker_see(t, 10, 1000, true, 0), 0);
+	CHECK_INT(tracker_see(t, 10, 2000, true, 0), 1);
 	tracker_finish(t, on_end, &e);
 	CHECK_INT(e.n, 1);
 	CHECK_INT(e.single, 1);
@@ -50,7 +50,7 @@ test_sessions(void)
 	/* 10@1000 ends after two polls: not single. */
 	e = (struct ended){ 0 };
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 10, 2000, true), 0);
+	CHECK_INT(tracker_see(t, 10, 2000, true, 0), 0);
 	tracker_finish(t, on_end, &e);
 	CHECK_INT(e.n, 1);
 	CHECK_INT(e.single, 0);
@@ -58,7 +58,7 @@ test_sessions(void)
 	/* Preloaded sessions (from the store after a restart) are known. */
 	CHECK_INT(tracker_preload(t, 77, 5), 0);
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 77, 5, true), 0);
+	CHECK_INT(tracker_see(t, 77, 5, true, 0), 0);
 	tracker_finish(t, on_end, &e);
 	tracker_free(t);
 }
@@ -68,37 +68,38 @@ test_application(void)
 {
 	struct tracker *t = tracker_new();
 
-	/* Unknown session, first identity, same again, then another one. */
-	CHECK_INT(tracker_app(t, 5, 50, 0xa1), 0);
+	/* Unknown session, first application, same again, then another one. */
+	CHECK_INT(tracker_mark(t, 5, 50, 0xa1), TRACK_UNKNOWN);
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 5, 50, true), 1);
-	CHECK_INT(tracker_app(t, 5, 50, 0xa1), 0);
+	CHECK_INT(tracker_see(t, 5, 50, true, 0xa1), 1);
+	CHECK_INT(tracker_mark(t, 5, 50, 0xa1), TRACK_KNOWN);
 	tracker_finish(t, NULL, NULL);
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 5, 50, true), 0);
-	CHECK_INT(tracker_app(t, 5, 50, 0xa1), 0);
-	CHECK_INT(tracker_app(t, 5, 50, 0xb3), 1);
-	CHECK_INT(tracker_app(t, 5, 50, 0xb3), 0);
+	CHECK_INT(tracker_see(t, 5, 50, true, 0xa1), 0);
+	CHECK_INT(tracker_mark(t, 5, 50, 0xa1), TRACK_KNOWN);
+	CHECK_INT(tracker_mark(t, 5, 50, 0xb3), TRACK_RENAMED);
+	CHECK_INT(tracker_mark(t, 5, 50, 0xb3), TRACK_KNOWN);
 	tracker_finish(t, NULL, NULL);
-	/* A session preloaded after a restart adopts its identity silently. */
+	/* A session preloaded after a restart adopts its application silently. */
 	CHECK_INT(tracker_preload(t, 6, 60), 0);
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 6, 60, true), 0);
-	CHECK_INT(tracker_app(t, 6, 60, 0xc5), 0);
+	CHECK_INT(tracker_see(t, 6, 60, true, 0), 0);
+	CHECK_INT(tracker_mark(t, 6, 60, 0xc5), TRACK_KNOWN);
 	tracker_finish(t, NULL, NULL);
-	/* A change seen without the full row is reported with the next one,
+	/* A rename seen without the full row is reported with the next one,
 	 * once, even when the application is the same by then. */
 	tracker_begin(t);
-	CHECK(tracker_mark(t, 6, 60));
-	CHECK_INT(tracker_app(t, 6, 60, 0xd7), 1);
+	CHECK_INT(tracker_mark(t, 6, 60, 0xd7), TRACK_RENAMED);
 	tracker_defer(t, 6, 60);
 	tracker_finish(t, NULL, NULL);
 	tracker_begin(t);
-	CHECK(tracker_mark(t, 6, 60));
-	CHECK_INT(tracker_app(t, 6, 60, 0xd7), 1);
-	CHECK_INT(tracker_app(t, 6, 60, 0xd7), 0);
+	CHECK_INT(tracker_mark(t, 6, 60, 0xd7), TRACK_RENAMED);
+	CHECK_INT(tracker_mark(t, 6, 60, 0xd7), TRACK_KNOWN);
 	tracker_defer(t, 99, 1);	/* not known: nothing happens */
-	CHECK_INT(tracker_app(t, 99, 1, 0xd7), 0);
+	CHECK_INT(tracker_mark(t, 99, 1, 0xd7), TRACK_UNKNOWN);
+	/* A session not recorded (own, excluded) is never renamed. */
+	CHECK_INT(tracker_see(t, 7, 70, false, 0xa1), 1);
+	CHECK_INT(tracker_mark(t, 7, 70, 0xb3), TRACK_KNOWN);
 	tracker_finish(t, NULL, NULL);
 	tracker_free(t);
 }
@@ -115,7 +116,7 @@ test_growth(void)
 	for (int poll = 0; poll < 200; poll++) {
 		tracker_begin(t);
 		for (int i = 0; i < 500; i++)
-			fresh += tracker_see(t, poll * 250 + i, 42, true);
+			fresh += tracker_see(t, poll * 250 + i, 42, true, 0);
 		tracker_finish(t, on_end, &e);
 	}
 	/* Each poll shares 250 sessions with the previous one. */
@@ -195,14 +196,14 @@ test_shrink(void)
 
 	tracker_begin(t);
 	for (int i = 1; i <= 5000; i++)
-		CHECK_INT(tracker_see(t, i, 7, true), 1);
+		CHECK_INT(tracker_see(t, i, 7, true, 0), 1);
 	tracker_begin(t);
-	CHECK_INT(tracker_see(t, 1, 7, true), 0);
+	CHECK_INT(tracker_see(t, 1, 7, true, 0), 0);
 	tracker_finish(t, NULL, NULL);
 	CHECK_INT(tracker_count(t), 1);
 	tracker_begin(t);
-	CHECK(tracker_mark(t, 1, 7));
-	CHECK_INT(tracker_see(t, 9, 7, true), 1);
+	CHECK(tracker_mark(t, 1, 7, 0));
+	CHECK_INT(tracker_see(t, 9, 7, true, 0), 1);
 	tracker_finish(t, NULL, NULL);
 	CHECK_INT(tracker_count(t), 2);
 	tracker_free(t);
@@ -214,11 +215,11 @@ test_mark(void)
 	struct tracker *t = tracker_new();
 
 	tracker_begin(t);
-	CHECK(!tracker_mark(t, 10, 1000));	/* empty: nothing known */
-	CHECK_INT(tracker_see(t, 10, 1000, true), 1);
+	CHECK(!tracker_mark(t, 10, 1000, 0));	/* empty: nothing known */
+	CHECK_INT(tracker_see(t, 10, 1000, true, 0), 1);
 	tracker_begin(t);
-	CHECK(tracker_mark(t, 10, 1000));
-	CHECK(!tracker_mark(t, 10, 1001));	/* same pid, another session */
+	CHECK(tracker_mark(t, 10, 1000, 0));
+	CHECK(!tracker_mark(t, 10, 1001, 0));	/* same pid, another session */
 	CHECK_INT(tracker_count(t), 1);
 	tracker_finish(t, NULL, NULL);
 	CHECK_INT(tracker_count(t), 1);		/* marked: still alive */
