@@ -215,8 +215,14 @@ check_cluster(struct cluster_cfg *c, const struct config *cfg, size_t idx)
 	check_command(&c->password_command, "password_command");
 }
 
+/*
+ * The secrets are replaced by MARKER before the printout; an input that
+ * holds MARKER itself in a value that may be printed (a host, say) would
+ * look like a leak: for such an input this check is skipped (the SECRET
+ * check of the printout, in LLVMFuzzerTestOneInput, still runs).
+ */
 static void
-check_config(struct config *cfg)
+check_config(struct config *cfg, bool input_has_marker)
 {
 	char *buf = NULL;
 	size_t len = 0, i;
@@ -243,7 +249,8 @@ check_config(struct config *cfg)
 		abort();
 	config_print(cfg, out);
 	fclose(out);
-	FUZZ_ASSERT(!fuzz_contains(buf, len, MARKER), "--check printed a secret:\n%s", buf);
+	FUZZ_ASSERT(input_has_marker || !fuzz_contains(buf, len, MARKER),
+	    "--check printed a secret:\n%s", buf);
 	for (i = 0; i < cfg->nclusters; i++)
 		FUZZ_ASSERT(fuzz_contains(buf, len, cfg->clusters[i].name), "cluster %s not printed",
 		    cfg->clusters[i].name);
@@ -295,7 +302,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		config_print(cfg, out);
 		fclose(out);
-		check_config(cfg);
+		check_config(cfg, fuzz_contains((const char *)data, size, MARKER));
 	}
 	if (guard) {
 		FUZZ_ASSERT(cfg != NULL || strstr(err, SECRET) == NULL, "error shows the password");
