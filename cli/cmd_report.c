@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ident.h"
 #include "batch.h"
 #include "cli.h"
 #include "driver.h"
@@ -115,15 +116,8 @@ static const char list_sql[] =
 	" WHERE c.instance_id = ?1 AND (c.last_seen, c.id) > (?2, ?3)"
 	" AND " LIVE_SEEN_SINCE("c", "i", "?5")
 	" AND CASE ?4 WHEN 0 THEN c.ssl = 0"
-	"  ELSE c.ssl <> 0 AND c.tls_version IN ('SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1') END"
+	"  ELSE c.ssl <> 0 AND c.tls_version IN " IDENT_TLS_WEAK_SQL " END"
 	" ORDER BY c.last_seen, c.id LIMIT ?6";
-
-static bool
-is_weak_tls(const char *v)
-{
-	return v != NULL && (strcmp(v, "SSLv2") == 0 || strcmp(v, "SSLv3") == 0 ||
-			     strcmp(v, "TLSv1") == 0 || strcmp(v, "TLSv1.1") == 0);
-}
 
 static char *
 dup_col(sqlite3_stmt *st, int i)
@@ -349,7 +343,7 @@ add_client(struct rcluster *c, struct rinst *in, sqlite3_stmt *st)
 		return true;
 	}
 	c->ssl++;
-	if (is_weak_tls(tls)) {
+	if (ident_tls_weak(tls)) {
 		c->weak_tls++;
 		in->weak_tls++;
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ident.h"
 #include "cli.h"
 #include "config.h"
 #include "histdb.h"
@@ -116,13 +117,7 @@ cli_parse_format(const char *cmd, const char *s, bool csv_ok, enum out_format *f
 const char *
 instance_name(const char *host, int64_t port, char *buf, size_t len)
 {
-	if (host == NULL)
-		host = "";
-	if (strchr(host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%lld", host, (long long)port);
-	else
-		snprintf(buf, len, "%s:%lld", host, (long long)port);
-	return buf;
+	return ident_instance_name(buf, len, host, port);
 }
 
 int64_t

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "ident.h"
 #include "aurora.h"
 #include "config.h"
 #include "discover.h"
@@ -27,7 +28,7 @@ struct discover {
 	struct pgconn *pc;
 	struct event *timer;
 	struct log_obj obj;
-	char name[300];
+	char name[IDENT_INSTANCE_NAME_MAX];
 	bool failing;		/* the last discovery failed */
 };
 
@@ -75,8 +76,7 @@ discover_new(const struct poller_env *env, const struct cluster_cfg *c, discover
 	d->cluster = c;
 	d->found = found;
 	d->arg = arg;
-	snprintf(d->name, sizeof(d->name), strchr(c->instances[0].host, ':') ? "[%s]:%d" : "%s:%d",
-		 c->instances[0].host, c->instances[0].port);
+	ident_instance_name(d->name, sizeof(d->name), c->instances[0].host, c->instances[0].port);
 	d->obj.cluster = c->name;
 	d->obj.instance = d->name;
 	d->timer = evtimer_new(env->base, on_timer, d);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ident.h"
 #include "config.h"
 #include "discover.h"
 #include "fleet.h"
@@ -75,12 +76,6 @@ fleet_free(struct fleet *f)
 	free(f);
 }
 
-static bool
-str_eq(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /* Same libpq keywords and password_command: the connection can stay. */
 static bool
 same_connection(const struct cluster_cfg *a, const struct cluster_cfg *b)
@@ -88,12 +83,12 @@ same_connection(const struct cluster_cfg *a, const struct cluster_cfg *b)
 	if (a->nconn != b->nconn || a->password_command.n != b->password_command.n)
 		return false;
 	for (size_t i = 0; i < a->nconn; i++) {
-		if (!str_eq(a->conn[i].key, b->conn[i].key) ||
-		    !str_eq(a->conn[i].value, b->conn[i].value))
+		if (!ident_str_eq(a->conn[i].key, b->conn[i].key) ||
+		    !ident_str_eq(a->conn[i].value, b->conn[i].value))
 			return false;
 	}
 	for (size_t i = 0; i < a->password_command.n; i++) {
-		if (!str_eq(a->password_command.v[i], b->password_command.v[i]))
+		if (!ident_str_eq(a->password_command.v[i], b->password_command.v[i]))
 			return false;
 	}
 	return true;

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 
+#include "ident.h"
 #include "clock.h"
 #include "config.h"
 #include "driver.h"
@@ -30,7 +31,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "parse.h"
-#include "spawn.h"
+#include "evspawn.h"
 #include "store.h"
 #include "timer.h"
 
@@ -138,11 +139,9 @@ event_command(const struct config *cfg, const char *event)
 static char *
 instance_name(const char *host, int64_t port)
 {
-	char *s;
+	char buf[IDENT_INSTANCE_NAME_MAX];
 
-	if (asprintf(&s, strchr(host, ':') ? "[%s]:%" PRId64 : "%s:%" PRId64, host, port) < 0)
-		return NULL;
-	return s;
+	return strdup(ident_instance_name(buf, sizeof buf, host, port));
 }
 
 static void
@@ -390,19 +389,6 @@ sweep_unconfigured(struct hooks *h)
 
 /* ---- event log ------------------------------------------------------- */
 
-/* TLS below 1.2; the same list as the store's decision. */
-static bool
-weak_tls(const char *v)
-{
-	static const char *const weak[] = { "SSLv2", "SSLv3", "TLSv1", "TLSv1.1" };
-	size_t i;
-
-	for (i = 0; v != NULL && i < sizeof(weak) / sizeof(weak[0]); i++)
-		if (strcmp(v, weak[i]) == 0)
-			return true;
-	return false;
-}
-
 static void
 log_client_event(const struct hook_client *c, const char *event, const char *msgid,
 		 enum log_level level, const char *what)
@@ -463,7 +449,7 @@ log_new_clients(struct hooks *h)
 		if (!c.ssl)
 			log_client_event(&c, "non-ssl", MSGID_NON_SSL, LVL_WARNING,
 			    "non-SSL client");
-		else if (weak_tls(c.tls_version))
+		else if (ident_tls_weak(c.tls_version))
 			log_client_event(&c, "weak-tls", MSGID_WEAK_TLS, LVL_WARNING,
 			    "weak TLS client");
 		log_client_event(&c, "new-client", MSGID_NEW_CLIENT, LVL_INFO, "new client");

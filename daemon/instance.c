@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "ident.h"
 #include "clock.h"
 #include "config.h"
 #include "instance.h"
@@ -41,7 +42,7 @@ struct instance {
 	char *host;
 	int port;
 	int64_t id;
-	char name[300];			/* "host:port" */
+	char name[IDENT_INSTANCE_NAME_MAX];
 	struct log_obj obj;
 	enum instance_state state;
 	struct pgconn *pc;
@@ -145,7 +146,7 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 	in->port = port;
 	in->id = id;
 	in->host = strdup(host);
-	snprintf(in->name, sizeof(in->name), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	ident_instance_name(in->name, sizeof(in->name), host, port);
 	in->obj.cluster = c->name;
 	in->obj.instance = in->name;
 	in->timer = evtimer_new(env->base, on_timer, in);
@@ -170,17 +171,6 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 	return in;
 }
 
-static void
-free_facts(struct instance_facts *f)
-{
-	if (f == NULL)
-		return;
-	free(f->server_version);
-	free(f->force_ssl);
-	servercert_clear(&f->cert);
-	free(f);
-}
-
 void
 instance_free(struct instance *in)
 {
@@ -191,7 +181,7 @@ instance_free(struct instance *in)
 		event_free(in->timer);
 	tracker_free(in->tracker);
 	free(in->dbrows);
-	free_facts(in->facts);
+	instance_facts_free(in->facts);
 	free(in->last_error);
 	free(in->host);
 	free(in);
@@ -392,7 +382,7 @@ static void
 fail(struct instance *in, const char *error)
 {
 	pgconn_close(in->pc);
-	free_facts(in->facts);
+	instance_facts_free(in->facts);
 	in->facts = NULL;
 	record_failure(in, error);
 	if (in->env->once)
@@ -472,7 +462,7 @@ read_facts(struct instance *in, const PGresult *res)
 	f->can_see_all_sessions = value_true(res, 0, STATQ_FACT_CAN_SEE_ALL);
 	if (servercert_read(pgconn_pg(in->pc), &f->cert) < 0)
 		olog(LVL_WARNING, &in->obj, "could not read the server certificate");
-	free_facts(in->facts);
+	instance_facts_free(in->facts);
 	in->facts = f;
 	return NULL;
 }
@@ -529,19 +519,13 @@ hash_key(const struct client_key *k)
 }
 
 static bool
-str_eq(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-static bool
 key_eq(const struct client_key *a, const struct client_key *b)
 {
-	return a->ssl == b->ssl && a->bits == b->bits && str_eq(a->database, b->database) &&
-	       str_eq(a->user, b->user) && str_eq(a->application, b->application) &&
-	       str_eq(a->client_addr, b->client_addr) && str_eq(a->tls_version, b->tls_version) &&
-	       str_eq(a->cipher, b->cipher) && str_eq(a->client_dn, b->client_dn) &&
-	       str_eq(a->issuer_dn, b->issuer_dn);
+	return a->ssl == b->ssl && a->bits == b->bits && ident_str_eq(a->database, b->database) &&
+	       ident_str_eq(a->user, b->user) && ident_str_eq(a->application, b->application) &&
+	       ident_str_eq(a->client_addr, b->client_addr) && ident_str_eq(a->tls_version, b->tls_version) &&
+	       ident_str_eq(a->cipher, b->cipher) && ident_str_eq(a->client_dn, b->client_dn) &&
+	       ident_str_eq(a->issuer_dn, b->issuer_dn);
 }
 
 /* SPEC's client identity of a decoded session row (pointers into it). */

@@ -24,7 +24,7 @@
 #include "liveness.h"
 #include "log.h"
 #include "notify.h"
-#include "spawn.h"
+#include "evspawn.h"
 #include "store.h"
 #include "writer.h"
 #include "timer.h"

@@ -69,7 +69,7 @@ notify_init(struct event_base *base, notify_health_fn health, void *arg)
 	uint64_t usec = 0;
 
 	/* 0: keep WATCHDOG_* in our environment for sd_notify; children get
-	 * an environment without them (spawn.c, pgconn.c). */
+	 * an environment without them (evspawn.c, pgconn.c). */
 	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
 		return 0;
 	wd.timer = evtimer_new(base, on_watchdog, NULL);

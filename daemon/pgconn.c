@@ -19,7 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "pgconn.h"
-#include "spawn.h"
+#include "evspawn.h"
 #include "timer.h"
 
 #define MAX_ADDRS 8		/* addresses of one name tried by libpq */

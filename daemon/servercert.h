@@ -9,7 +9,7 @@
 
 #include <libpq-fe.h>
 
-#include "store.h"
+#include "pollrec.h"
 
 /*
  * Fills cert from the connection's TLS session (subject and issuer as RFC

@@ -23,6 +23,7 @@
 #include <ini.h>
 #include <libpq-fe.h>
 
+#include "ident.h"
 #include "aurora.h"
 #include "config.h"
 #include "log.h"
@@ -1080,10 +1081,9 @@ format_duration(int64_t ms, char *buf, size_t len)
 static void
 print_endpoint(FILE *out, const struct endpoint *ep)
 {
-	if (strchr(ep->host, ':') != NULL)
-		fprintf(out, "[%s]:%d", ep->host, ep->port);
-	else
-		fprintf(out, "%s:%d", ep->host, ep->port);
+	char name[IDENT_INSTANCE_NAME_MAX];
+
+	fputs(ident_instance_name(name, sizeof name, ep->host, ep->port), out);
 }
 
 static void

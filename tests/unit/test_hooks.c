@@ -26,7 +26,7 @@
 #include "config.h"
 #include "hooks.h"
 #include "log.h"
-#include "spawn.h"
+#include "evspawn.h"
 #include "store.h"
 
 extern char **environ;

@@ -21,7 +21,7 @@
 #include <event2/event.h>
 
 #include "check.h"
-#include "spawn.h"
+#include "evspawn.h"
 
 extern char **environ;
 

@@ -1,5 +1,5 @@
 /*
- * spawn.h: run a child process from the event loop, never through a shell.
+ * evspawn.h: run a child process from the event loop, never through a shell.
  *
  * The child gets exactly the argv and envp given, an empty signal mask,
  * default dispositions (SIGPIPE included), its own process group, and no
@@ -17,8 +17,8 @@
  * group that outlives the child while holding a pipe open is bounded by the
  * same timeout; one that detached from the pipes is left alone.
  */
-#ifndef SSLHIST_SPAWN_H
-#define SSLHIST_SPAWN_H
+#ifndef SSLHIST_EVSPAWN_H
+#define SSLHIST_EVSPAWN_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,9 +1,6 @@
 /*
  * procspawn.h: posix_spawn with the child set-up that hooks and
- * password_command need (see daemon/spawn.h for the event-loop side).
- *
- * It lives in lib/ because daemon/spawn.h shadows the system <spawn.h>
- * for every file compiled with the daemon directory on the include path.
+ * password_command need (see evspawn.h for the event-loop side).
  *
  * The child gets an empty signal mask, every signal at its default
  * disposition (SIGPIPE included, which the daemon ignores), its own

@@ -1,5 +1,5 @@
 /*
- * spawn.c: see spawn.h.
+ * evspawn.c: see evspawn.h.
  *
  * The process itself is started by procspawn() (lib/procspawn.c: signal
  * mask, dispositions, process group, fds). Pipes are O_CLOEXEC on both
@@ -24,7 +24,7 @@
 
 #include "log.h"
 #include "procspawn.h"
-#include "spawn.h"
+#include "evspawn.h"
 #include "timer.h"
 
 #define KILL_GRACE_MS 5000

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "ident.h"
 #include "livecounts.h"
 #include "migrations.h"
 #include "store.h"
@@ -875,19 +876,6 @@ apply_instance(struct store *s, const struct poll_record *r)
 	return r->facts ? apply_facts(s, r) : 0;
 }
 
-static bool
-weak_tls(const char *v)
-{
-	static const char *const weak[] = { "SSLv2", "SSLv3", "TLSv1", "TLSv1.1" };
-
-	if (v == NULL)
-		return false;
-	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
-		if (strcmp(v, weak[i]) == 0)
-			return true;
-	return false;
-}
-
 static int
 insert_alert(struct store *s, const struct poll_record *r, int64_t client_id, const char *event)
 {
@@ -907,7 +895,7 @@ new_client_alerts(struct store *s, const struct poll_record *r, const struct cli
 {
 	if ((s->alerts & ALERT_NON_SSL) && !k->ssl && insert_alert(s, r, id, "non-ssl") < 0)
 		return -1;
-	if ((s->alerts & ALERT_WEAK_TLS) && k->ssl && weak_tls(k->tls_version) &&
+	if ((s->alerts & ALERT_WEAK_TLS) && k->ssl && ident_tls_weak(k->tls_version) &&
 	    insert_alert(s, r, id, "weak-tls") < 0)
 		return -1;
 	if ((s->alerts & ALERT_NEW_CLIENT) && insert_alert(s, r, id, "new-client") < 0)
@@ -1206,88 +1194,4 @@ store_checkpoint(struct store *s)
 	if (sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
 	    SQLITE_OK)
 		seterr(s, "wal_checkpoint(PASSIVE)", sqlite3_errmsg(s->db));
-}
-
-/* ---- poll records ---------------------------------------------------- */
-
-static void
-client_key_free(struct client_key *k)
-{
-	free(k->database);
-	free(k->user);
-	free(k->application);
-	free(k->client_addr);
-	free(k->tls_version);
-	free(k->cipher);
-	free(k->client_dn);
-	free(k->issuer_dn);
-}
-
-static void
-facts_free(struct instance_facts *f)
-{
-	if (f == NULL)
-		return;
-	free(f->server_version);
-	free(f->force_ssl);
-	free(f->cert.subject);
-	free(f->cert.issuer);
-	free(f->cert.sha256);
-	free(f);
-}
-
-void
-poll_record_free(struct poll_record *r)
-{
-	if (r == NULL)
-		return;
-	free(r->error);
-	facts_free(r->facts);
-	for (size_t i = 0; i < r->nclients; i++) {
-		client_key_free(&r->clients[i].key);
-		free(r->clients[i].client_hostname);
-	}
-	free(r->clients);
-	free(r->new_sessions);
-	free(r->ended_sessions);
-	for (size_t i = 0; i < r->ncounters; i++) {
-		free(r->counters[i].database);
-		free(r->counters[i].stats_reset);
-	}
-	free(r->counters);
-	free(r->dropped);
-	free(r);
-}
-
-static size_t
-slen(const char *v)
-{
-	return v ? strlen(v) + 1 : 0;
-}
-
-size_t
-poll_record_size(const struct poll_record *r)
-{
-	const struct client_key *k;
-	size_t n;
-
-	if (r == NULL)
-		return 0;
-	n = sizeof *r + slen(r->error);
-	if (r->facts != NULL)
-		n += sizeof *r->facts + slen(r->facts->server_version) + slen(r->facts->force_ssl) +
-		     slen(r->facts->cert.subject) + slen(r->facts->cert.issuer) +
-		     slen(r->facts->cert.sha256);
-	n += r->nclients * sizeof *r->clients;
-	for (size_t i = 0; i < r->nclients; i++) {
-		k = &r->clients[i].key;
-		n += slen(k->database) + slen(k->user) + slen(k->application) +
-		     slen(k->client_addr) + slen(k->tls_version) + slen(k->cipher) +
-		     slen(k->client_dn) + slen(k->issuer_dn) + slen(r->clients[i].client_hostname);
-	}
-	n += (r->n_new + r->n_ended) * sizeof(struct session_ref);
-	n += r->ncounters * sizeof *r->counters + r->ndropped * sizeof *r->dropped;
-	for (size_t i = 0; i < r->ncounters; i++)
-		n += slen(r->counters[i].database) + slen(r->counters[i].stats_reset);
-	return n;
 }
