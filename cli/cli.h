@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "histdb.h"
 #include "output.h"
 
 /* Exit codes of SPEC section 4. */
@@ -41,9 +42,15 @@ int cli_bad_option(const char *cmd, int ch, int argc, char **argv);
 /* cli/common.c */
 /* Loads CONFIG if readable (SPEC 4); false after an error was printed. */
 bool cli_load_config(struct cli *c);
-/* Resolves and opens the database; NULL after an error was printed. */
-sqlite3 *cli_open_ro(struct cli *c);
-sqlite3 *cli_open_rw(struct cli *c, char **path);
+/* Resolves and opens the database in `mode`; NULL after an error was
+ * printed. *path (path may be NULL) gets the path opened, to be freed. */
+sqlite3 *cli_open(struct cli *c, enum histdb_mode mode, char **path);
+/* What most commands want: the database for reading. */
+static inline sqlite3 *
+cli_open_ro(struct cli *c)
+{
+	return cli_open(c, HISTDB_RO, NULL);
+}
 /* --since WHEN; false after a usage error was printed. */
 bool cli_parse_since(const char *cmd, const char *s, int64_t now, int64_t *t);
 /* --format; false after a usage error was printed. */

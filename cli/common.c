@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ident.h"
 #include "cli.h"
+#include "ident.h"
 #include "config.h"
 #include "histdb.h"
 #include "parse.h"
@@ -48,44 +48,26 @@ cli_load_config(struct cli *c)
 }
 
 sqlite3 *
-cli_open_ro(struct cli *c)
+cli_open(struct cli *c, enum histdb_mode mode, char **pathp)
 {
 	char err[1024], *path;
 	sqlite3 *db;
 
+	if (pathp != NULL)
+		*pathp = NULL;
 	if (!cli_load_config(c))
 		return NULL;
 	if ((path = histdb_path(c->db_opt, c->cfg)) == NULL) {
 		cli_error("out of memory");
 		return NULL;
 	}
-	db = histdb_open_ro(path, NULL, err, sizeof(err));
+	db = histdb_open(path, mode, NULL, err, sizeof(err));
 	if (db == NULL)
 		cli_error("%s", err);
-	free(path);
-	return db;
-}
-
-sqlite3 *
-cli_open_rw(struct cli *c, char **pathp)
-{
-	char err[1024], *path;
-	sqlite3 *db;
-
-	*pathp = NULL;
-	if (!cli_load_config(c))
-		return NULL;
-	if ((path = histdb_path(c->db_opt, c->cfg)) == NULL) {
-		cli_error("out of memory");
-		return NULL;
-	}
-	db = histdb_open_rw(path, err, sizeof(err));
-	if (db == NULL) {
-		cli_error("%s", err);
+	if (db != NULL && pathp != NULL)
+		*pathp = path;
+	else
 		free(path);
-		return NULL;
-	}
-	*pathp = path;
 	return db;
 }
 
