@@ -19,6 +19,7 @@
 #define EXIT_USAGE	2
 #define EXIT_NON_SSL	3
 
+struct bval;
 struct config;
 
 struct cli {
@@ -59,6 +60,8 @@ bool cli_parse_format(const char *cmd, const char *s, bool csv_ok, enum out_form
 const char *instance_name(const char *host, int64_t port, char *buf, size_t len);
 /* The polling interval of a cluster from CONFIG; 0 when unknown. */
 int64_t cli_interval_ms(const struct cli *c, const char *cluster);
+/* An integer cell from a batch value (batch.h); null when the value is. */
+void cell_opt_int(struct cell *c, const struct bval *v);
 
 /* One instance of the fleet, as the commands list them. */
 struct inst {

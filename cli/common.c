@@ -1,10 +1,11 @@
-/* common.c: database resolution, option values and instance lists. */
+/* common.c: database resolution, option values, cells and instance lists. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "cli.h"
 #include "ident.h"
 #include "config.h"
@@ -113,6 +114,15 @@ cli_interval_ms(const struct cli *c, const char *cluster)
 		if (strcmp(c->cfg->clusters[i].name, cluster) == 0)
 			return c->cfg->clusters[i].interval_ms;
 	return 0;
+}
+
+void
+cell_opt_int(struct cell *c, const struct bval *v)
+{
+	if (v->null)
+		cell_null(c);
+	else
+		cell_int(c, v->i);
 }
 
 void
