@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "histdb.h"
 #include "output.h"
 
 /* Exit codes of SPEC section 4. */
@@ -18,6 +19,7 @@
 #define EXIT_USAGE	2
 #define EXIT_NON_SSL	3
 
+struct bval;
 struct config;
 
 struct cli {
@@ -41,9 +43,15 @@ int cli_bad_option(const char *cmd, int ch, int argc, char **argv);
 /* cli/common.c */
 /* Loads CONFIG if readable (SPEC 4); false after an error was printed. */
 bool cli_load_config(struct cli *c);
-/* Resolves and opens the database; NULL after an error was printed. */
-sqlite3 *cli_open_ro(struct cli *c);
-sqlite3 *cli_open_rw(struct cli *c, char **path);
+/* Resolves and opens the database in `mode`; NULL after an error was
+ * printed. *path (path may be NULL) gets the path opened, to be freed. */
+sqlite3 *cli_open(struct cli *c, enum histdb_mode mode, char **path);
+/* What most commands want: the database for reading. */
+static inline sqlite3 *
+cli_open_ro(struct cli *c)
+{
+	return cli_open(c, HISTDB_RO, NULL);
+}
 /* --since WHEN; false after a usage error was printed. */
 bool cli_parse_since(const char *cmd, const char *s, int64_t now, int64_t *t);
 /* --format; false after a usage error was printed. */
@@ -52,6 +60,8 @@ bool cli_parse_format(const char *cmd, const char *s, bool csv_ok, enum out_form
 const char *instance_name(const char *host, int64_t port, char *buf, size_t len);
 /* The polling interval of a cluster from CONFIG; 0 when unknown. */
 int64_t cli_interval_ms(const struct cli *c, const char *cluster);
+/* An integer cell from a batch value (batch.h); null when the value is. */
+void cell_opt_int(struct cell *c, const struct bval *v);
 
 /* One instance of the fleet, as the commands list them. */
 struct inst {

@@ -117,15 +117,6 @@ fetch(struct alerts_src *s, char *err, size_t errlen)
 }
 
 static void
-opt_int(struct cell *c, const struct bval *v)
-{
-	if (v->null)
-		cell_null(c);
-	else
-		cell_int(c, v->i);
-}
-
-static void
 fill_cells(struct alerts_src *s, struct cell *c)
 {
 	const struct batch *b = &s->b;
@@ -139,9 +130,9 @@ fill_cells(struct alerts_src *s, struct cell *c)
 	cell_str(&c[4], batch_text(b, r, Q_USER));
 	cell_str(&c[5], batch_text(b, r, Q_APPLICATION));
 	cell_str(&c[6], batch_text(b, r, Q_ADDR));
-	opt_int(&c[7], batch_val(b, r, Q_ATTEMPT));
-	opt_int(&c[8], batch_val(b, r, Q_STARTED));
-	opt_int(&c[9], batch_val(b, r, Q_STATUS));
+	cell_opt_int(&c[7], batch_val(b, r, Q_ATTEMPT));
+	cell_opt_int(&c[8], batch_val(b, r, Q_STARTED));
+	cell_opt_int(&c[9], batch_val(b, r, Q_STATUS));
 	cell_str(&c[10], batch_text(b, r, Q_OUTCOME));
 }
 

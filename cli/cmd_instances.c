@@ -126,15 +126,6 @@ fetch(struct instances_src *s, char *err, size_t errlen)
 }
 
 static void
-cell_opt_int(struct cell *c, const struct bval *v)
-{
-	if (v->null)
-		cell_null(c);
-	else
-		cell_int(c, v->i);
-}
-
-static void
 fill_cells(struct instances_src *s, struct cell *c)
 {
 	const struct batch *b = &s->b;

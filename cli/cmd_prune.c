@@ -191,7 +191,7 @@ prune(struct cli *c, int64_t cutoff)
 	char *path, when[32];
 	int64_t n = 0;
 
-	if ((db = cli_open_rw(c, &path)) == NULL)
+	if ((db = cli_open(c, HISTDB_RW, &path)) == NULL)
 		return EXIT_ERROR;
 	/* Off before BEGIN (a no-op inside a transaction): see the top. */
 	if (sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK ||

@@ -1,12 +1,13 @@
-/* common.c: database resolution, option values and instance lists. */
+/* common.c: database resolution, option values, cells and instance lists. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "ident.h"
+#include "batch.h"
 #include "cli.h"
+#include "ident.h"
 #include "config.h"
 #include "histdb.h"
 #include "parse.h"
@@ -48,44 +49,26 @@ cli_load_config(struct cli *c)
 }
 
 sqlite3 *
-cli_open_ro(struct cli *c)
+cli_open(struct cli *c, enum histdb_mode mode, char **pathp)
 {
 	char err[1024], *path;
 	sqlite3 *db;
 
+	if (pathp != NULL)
+		*pathp = NULL;
 	if (!cli_load_config(c))
 		return NULL;
 	if ((path = histdb_path(c->db_opt, c->cfg)) == NULL) {
 		cli_error("out of memory");
 		return NULL;
 	}
-	db = histdb_open_ro(path, NULL, err, sizeof(err));
+	db = histdb_open(path, mode, NULL, err, sizeof(err));
 	if (db == NULL)
 		cli_error("%s", err);
-	free(path);
-	return db;
-}
-
-sqlite3 *
-cli_open_rw(struct cli *c, char **pathp)
-{
-	char err[1024], *path;
-	sqlite3 *db;
-
-	*pathp = NULL;
-	if (!cli_load_config(c))
-		return NULL;
-	if ((path = histdb_path(c->db_opt, c->cfg)) == NULL) {
-		cli_error("out of memory");
-		return NULL;
-	}
-	db = histdb_open_rw(path, err, sizeof(err));
-	if (db == NULL) {
-		cli_error("%s", err);
+	if (db != NULL && pathp != NULL)
+		*pathp = path;
+	else
 		free(path);
-		return NULL;
-	}
-	*pathp = path;
 	return db;
 }
 
@@ -131,6 +114,15 @@ cli_interval_ms(const struct cli *c, const char *cluster)
 		if (strcmp(c->cfg->clusters[i].name, cluster) == 0)
 			return c->cfg->clusters[i].interval_ms;
 	return 0;
+}
+
+void
+cell_opt_int(struct cell *c, const struct bval *v)
+{
+	if (v->null)
+		cell_null(c);
+	else
+		cell_int(c, v->i);
 }
 
 void

@@ -1,16 +1,15 @@
 /*
  * main.c: sslhistd, the sampling daemon. Parses the command line, loads
  * the configuration, opens the store and runs one event loop that drives
- * every instance's poller, the store writer and the alert hooks.
+ * every instance's poller, the store writer, the alert hooks and the
+ * housekeeping of janitor.h.
  */
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -21,6 +20,7 @@
 #include "fleet.h"
 #include "hooks.h"
 #include "instance.h"
+#include "janitor.h"
 #include "liveness.h"
 #include "log.h"
 #include "notify.h"
@@ -31,9 +31,6 @@
 
 #define EXIT_USAGE 64		/* sysexits.h EX_USAGE */
 #define EXIT_CONFIG 78		/* sysexits.h EX_CONFIG */
-#define STATUS_EVERY_MS 2000
-#define CHECKPOINT_EVERY_MS 30000
-#define EXPIRE_EVERY_MS (3600 * 1000)
 #define ONCE_TICK_MS 50
 #define ONCE_STORE_WAIT_MS 10000
 
@@ -50,9 +47,9 @@ struct daemon {
 	struct writer *writer;
 	struct hooks *hooks;
 	struct fleet *fleet;
+	struct janitor *janitor;
 	struct poller_env env;
-	struct event *ev_term, *ev_int, *ev_hup;
-	struct event *ev_status, *ev_checkpoint, *ev_expire, *ev_once;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
 	bool once_polled, once_ok;
 	int64_t once_deadline_ms;
 	int exit_code;
@@ -156,8 +153,6 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	stop(d, 0);
 }
 
-static void on_status(evutil_socket_t fd, short what, void *arg);
-
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
@@ -193,33 +188,12 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if (fleet_apply(d->fleet, old) < 0)
 		log_warnx("reload: some instances could not be registered; retrying at the next reload");
 	hooks_reconfigure(d->hooks, cfg);
+	janitor_reconfigure(d->janitor, cfg);
 	store_set_alerts(d->store, hooks_alert_mask(cfg));
 	config_free(old);
 	log_infox("reloaded %s: %zu clusters", d->config_path, cfg->nclusters);
 	notify_ready();
-	on_status(-1, 0, d);
-}
-
-static void
-on_status(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-	struct fleet_status st;
-	char when[32] = "never", disc[64];
-	time_t last = (time_t)writer_last_stored(d->writer);
-	struct tm tm;
-
-	(void)fd;
-	(void)what;
-	fleet_status(d->fleet, &st);
-	if (last && gmtime_r(&last, &tm))
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(disc, sizeof(disc), "; discovery failing for %zu cluster%s",
-		 st.discovery_failing, st.discovery_failing == 1 ? "" : "s");
-	notify_status("%zu instances: %zu ok, %zu failing; last poll stored %s; "
-		      "%zu results waiting for the store%s",
-		      st.instances, st.ok, st.failing, when, writer_queued(d->writer),
-		      st.discovery_failing ? disc : "");
+	janitor_status(d->janitor);
 }
 
 /* The watchdog's progress check: liveness.h. */
@@ -229,34 +203,6 @@ loop_healthy(void *arg, int64_t now, int64_t grace, char *why, size_t len)
 	struct daemon *d = arg;
 
 	return liveness_check(d->fleet, d->writer, now, grace, why, len);
-}
-
-static void
-on_checkpoint(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-
-	(void)fd;
-	(void)what;
-	/* A reader that never lets go starves automatic checkpoints. */
-	store_checkpoint(d->store);
-	/* Memory of connections and results that came and went (a fleet's
-	 * TLS handshakes) is free but scattered through the heap: give its
-	 * pages back. */
-	malloc_trim(0);
-}
-
-static void
-on_expire(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-	int64_t before = (int64_t)time(NULL) - d->cfg->retention_ms / 1000;
-
-	(void)fd;
-	(void)what;
-	if (store_expire(d->store, before) < 0)
-		log_warnx("expiring detail older than the retention failed: %s; retrying in an hour",
-			  store_errmsg(d->store));
 }
 
 static void
@@ -328,21 +274,13 @@ setup_loop(struct daemon *d)
 	d->ev_term = evsignal_new(d->base, SIGTERM, on_stop_signal, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, on_stop_signal, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_reload, d);
-	d->ev_status = event_new(d->base, -1, EV_PERSIST, on_status, d);
-	d->ev_checkpoint = event_new(d->base, -1, EV_PERSIST, on_checkpoint, d);
-	d->ev_expire = event_new(d->base, -1, EV_PERSIST, on_expire, d);
 	d->ev_once = evtimer_new(d->base, on_once_tick, d);
-	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_status || !d->ev_checkpoint ||
-	    !d->ev_expire || !d->ev_once)
+	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_once)
 		return -1;
 	event_add(d->ev_term, NULL);
 	event_add(d->ev_int, NULL);
-	if (!d->once) {
+	if (!d->once)
 		event_add(d->ev_hup, NULL);
-		timer_add_ms(d->ev_status, STATUS_EVERY_MS);
-		timer_add_ms(d->ev_checkpoint, CHECKPOINT_EVERY_MS);
-		timer_add_ms(d->ev_expire, EXPIRE_EVERY_MS);
-	}
 	return 0;
 }
 
@@ -351,6 +289,8 @@ teardown(struct daemon *d)
 {
 	size_t left;
 
+	/* First, so no housekeeping runs on what goes next. */
+	janitor_free(d->janitor);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
 	if (d->writer && (left = writer_flush(d->writer)) > 0)
@@ -362,8 +302,7 @@ teardown(struct daemon *d)
 	 * run (their attempts are detached) before the resolver goes. */
 	if (d->base)
 		event_base_loop(d->base, EVLOOP_NONBLOCK);
-	struct event *evs[] = { d->ev_term, d->ev_int, d->ev_hup, d->ev_status,
-		d->ev_checkpoint, d->ev_expire, d->ev_once };
+	struct event *evs[] = { d->ev_term, d->ev_int, d->ev_hup, d->ev_once };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
 		if (evs[i])
 			event_free(evs[i]);
@@ -424,14 +363,19 @@ main(int argc, char **argv)
 	d.env = (struct poller_env){ .base = d.base, .dns = d.dns, .store = d.store,
 		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
-	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || fleet_apply(d.fleet, NULL) < 0) {
+	if (d.fleet)
+		d.janitor = janitor_new(d.base, d.store, d.writer, d.fleet, d.cfg);
+	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor ||
+	    fleet_apply(d.fleet, NULL) < 0) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
 		d.exit_code = 1;
 		goto out;
 	}
 	log_infox("started: %zu clusters, database %s", d.cfg->nclusters, db);
+	if (!d.once)
+		janitor_start(d.janitor);
 	notify_ready();
-	on_status(-1, 0, &d);
+	janitor_status(d.janitor);
 	if (d.once) {
 		struct fleet_status st;
 

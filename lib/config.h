@@ -15,6 +15,10 @@
  * be split. An indented line that looks like "key = value" or "[section]"
  * is an error, as keys must start at the beginning of the line once a
  * section has a key.
+ *
+ * The code: config.c (the model, [sslhistd] keys, loading), config_read.c
+ * (lines and sections through libinih), config_cluster.c ([defaults] and
+ * [cluster NAME]: libpq keywords, instances), config_print.c (--check).
  */
 #ifndef SSLHIST_CONFIG_H
 #define SSLHIST_CONFIG_H

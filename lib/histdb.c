@@ -150,9 +150,37 @@ wal_absent(const char *path)
 	return stat(wal, &st) != 0 && errno == ENOENT;
 }
 
-sqlite3 *
-histdb_open_ro(const char *path, bool *immutable, char *err, size_t errlen)
+/* What differs between the two ways of opening; the steps are the same. */
+static const struct open_mode {
+	const char *params;		/* URI parameters */
+	const char *fallback;		/* for a WAL file we cannot open: see
+					 * histdb.h; NULL: none */
+	int flags;
+	int busy_ms;
+	const char *pragma;		/* run once the schema is checked */
+} open_modes[] = {
+	[HISTDB_RO] = { "mode=ro", "mode=ro&immutable=1", SQLITE_OPEN_READONLY,
+			HISTDB_READ_BUSY_MS, "PRAGMA query_only = ON" },
+	[HISTDB_RW] = { "mode=rw", NULL, SQLITE_OPEN_READWRITE,
+			HISTDB_WRITE_BUSY_MS, "PRAGMA foreign_keys = ON" },
+};
+
+/* A WAL database without -wal that we may not create one for fails with
+ * SQLITE_READONLY_DIRECTORY (or CANTOPEN): see histdb.h for why reading it
+ * as immutable is sound then. */
+static bool
+wants_fallback(const struct open_mode *m, const char *path, int rc)
 {
+	return m->fallback != NULL && rc != SQLITE_OK &&
+	       ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) &&
+	       wal_absent(path);
+}
+
+sqlite3 *
+histdb_open(const char *path, enum histdb_mode mode, bool *immutable, char *err,
+	    size_t errlen)
+{
+	const struct open_mode *m = &open_modes[mode];
 	sqlite3 *db;
 	int rc, version = 0;
 
@@ -160,19 +188,13 @@ histdb_open_ro(const char *path, bool *immutable, char *err, size_t errlen)
 		*immutable = false;
 	if (!check_file(path, err, errlen))
 		return NULL;
-	db = open_uri(path, "mode=ro", SQLITE_OPEN_READONLY, HISTDB_READ_BUSY_MS, &rc, err,
-		      errlen);
+	db = open_uri(path, m->params, m->flags, m->busy_ms, &rc, err, errlen);
 	if (db == NULL)
 		return NULL;
 	rc = schema_version(db, &version);
-	/* A WAL database without -wal that we may not create one for fails
-	 * with SQLITE_READONLY_DIRECTORY (or CANTOPEN): see histdb.h for why
-	 * reading it as immutable is sound then. */
-	if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) &&
-	    wal_absent(path)) {
+	if (wants_fallback(m, path, rc)) {
 		sqlite3_close(db);
-		db = open_uri(path, "mode=ro&immutable=1", SQLITE_OPEN_READONLY,
-			      HISTDB_READ_BUSY_MS, &rc, err, errlen);
+		db = open_uri(path, m->fallback, m->flags, m->busy_ms, &rc, err, errlen);
 		if (db == NULL)
 			return NULL;
 		if (immutable != NULL)
@@ -181,42 +203,11 @@ histdb_open_ro(const char *path, bool *immutable, char *err, size_t errlen)
 	}
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return NULL;
+		goto fail;
 	}
 	if (!check_schema(path, version, err, errlen))
 		goto fail;
-	if (sqlite3_exec(db, "PRAGMA query_only = ON", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	return db;
-fail:
-	sqlite3_close(db);
-	return NULL;
-}
-
-sqlite3 *
-histdb_open_rw(const char *path, char *err, size_t errlen)
-{
-	sqlite3 *db;
-	int rc, version = 0;
-
-	if (!check_file(path, err, errlen))
-		return NULL;
-	db = open_uri(path, "mode=rw", SQLITE_OPEN_READWRITE, HISTDB_WRITE_BUSY_MS, &rc, err,
-		      errlen);
-	if (db == NULL)
-		return NULL;
-	rc = schema_version(db, &version);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return NULL;
-	}
-	if (!check_schema(path, version, err, errlen))
-		goto fail;
-	if (sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(db, m->pragma, NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}

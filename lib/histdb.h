@@ -39,15 +39,19 @@ struct config;
  */
 char *histdb_path(const char *db_opt, const struct config *cfg);
 
-/*
- * Opens `path` read-only (query_only) with a busy timeout and checks that it
- * holds an sslhist schema. On failure returns NULL and a message naming
- * the path in err. *immutable (may be NULL) tells whether the immutable
- * fallback was taken.
- */
-sqlite3 *histdb_open_ro(const char *path, bool *immutable, char *err, size_t errlen);
+enum histdb_mode {
+	HISTDB_RO,	/* query_only, busy timeout HISTDB_READ_BUSY_MS, the
+			 * immutable fallback above */
+	HISTDB_RW,	/* foreign_keys=ON, busy timeout HISTDB_WRITE_BUSY_MS */
+};
 
-/* Opens `path` read-write (never creating it), foreign_keys=ON. */
-sqlite3 *histdb_open_rw(const char *path, char *err, size_t errlen);
+/*
+ * Opens `path` (an existing regular file, never created) in `mode` and
+ * checks that it holds the sslhist schema of this version. On failure
+ * returns NULL and a message naming the path in err. *immutable (may be
+ * NULL) tells whether the immutable fallback was taken.
+ */
+sqlite3 *histdb_open(const char *path, enum histdb_mode mode, bool *immutable, char *err,
+		     size_t errlen);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * fuzz_config.c: config_load() of lib/config.c, validation included, on the
+ * fuzz_config.c: config_load() of lib/config*.c, validation included, on the
  * input as a configuration file (a memfd opened by its /proc path, so the
  * real reader, line checks and fstat() run), then config_print().
  *

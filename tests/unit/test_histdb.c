@@ -1,7 +1,7 @@
 /*
- * Unit tests of lib/histdb.c: the database path of SPEC 4 and read-only
- * opening (missing file, foreign file, schema check, query_only, a path
- * that needs URI escaping). Opening as a group member without the -wal
+ * Unit tests of lib/histdb.c: the database path of SPEC 4 and opening in
+ * either mode (missing file, foreign file, schema check, query_only for
+ * reading, foreign_keys for writing, a path that needs URI escaping). Opening as a group member without the -wal
  * file is tested end to end in tests/integration/test_cli.py.
  */
 #include <stdlib.h>
@@ -61,6 +61,21 @@ make_db(const char *path, int version)
 	sqlite3_close(db);
 }
 
+/* The value of a one-row integer PRAGMA; -1 on error. */
+static int
+pragma_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 static void
 test_open(void)
 {
@@ -70,48 +85,51 @@ test_open(void)
 
 	/* Missing: the message names the path. */
 	snprintf(path, sizeof(path), "%s/missing.db", dir);
-	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
+	CHECK(histdb_open(path, HISTDB_RO, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, path) != NULL);
 	CHECK(strstr(err, "does not exist") != NULL);
-	CHECK(histdb_open_rw(path, err, sizeof(err)) == NULL);
+	CHECK(histdb_open(path, HISTDB_RW, NULL, err, sizeof(err)) == NULL);
 	CHECK(access(path, F_OK) != 0);		/* never created */
 	/* A SQLite file without our schema. */
 	snprintf(path, sizeof(path), "%s/foreign.db", dir);
 	make_db(path, 0);
-	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
+	CHECK(histdb_open(path, HISTDB_RO, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "not an sslhist database") != NULL);
 	/* Ours, but older or newer than this program: a clear error. */
 	snprintf(path, sizeof(path), "%s/old.db", dir);
 	make_db(path, migration_count - 1);
-	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
+	CHECK(histdb_open(path, HISTDB_RO, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "is older than this sslhist reads") != NULL);
 	CHECK(strstr(err, path) != NULL);
 	snprintf(path, sizeof(path), "%s/new.db", dir);
 	make_db(path, migration_count + 1);
-	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
+	CHECK(histdb_open(path, HISTDB_RO, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "is newer than this sslhist knows") != NULL);
-	CHECK(histdb_open_rw(path, err, sizeof(err)) == NULL);
+	CHECK(histdb_open(path, HISTDB_RW, NULL, err, sizeof(err)) == NULL);
 	/* Ours, at a path that needs URI escaping. */
 	snprintf(path, sizeof(path), "%s/we?ird#%%20.db", dir);
 	make_db(path, migration_count);
-	db = histdb_open_ro(path, &imm, err, sizeof(err));
+	db = histdb_open(path, HISTDB_RO, &imm, err, sizeof(err));
 	CHECK(db != NULL);
 	CHECK(!imm);
 	if (db != NULL) {
 		/* Read-only for real. */
 		CHECK(sqlite3_exec(db, "INSERT INTO t VALUES (1)", NULL, NULL, NULL) != SQLITE_OK);
+		CHECK_INT(pragma_int(db, "PRAGMA query_only"), 1);
 		sqlite3_close(db);
 	}
-	db = histdb_open_rw(path, err, sizeof(err));
+	db = histdb_open(path, HISTDB_RW, NULL, err, sizeof(err));
 	CHECK(db != NULL);
 	if (db != NULL) {
 		CHECK_INT(sqlite3_exec(db, "INSERT INTO t VALUES (1)", NULL, NULL, NULL),
 			  SQLITE_OK);
+		CHECK_INT(pragma_int(db, "PRAGMA foreign_keys"), 1);
+		CHECK_INT(pragma_int(db, "PRAGMA query_only"), 0);
 		sqlite3_close(db);
 	}
 	/* Not a database at all. */
 	snprintf(path, sizeof(path), "%s", dir);
-	CHECK(histdb_open_ro(path, NULL, err, sizeof(err)) == NULL);
+	CHECK(histdb_open(path, HISTDB_RO, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "not a regular file") != NULL);
 }
 

@@ -1,0 +1,174 @@
+/*
+ * config_print.c: what `sslhistd --check` prints (config.h): every
+ * setting in the units it can be written in, each cluster and how its
+ * instances are found. Never a secret: passwords and libpq's other
+ * secret keywords show as "(set)", commands as their program only.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "aurora.h"
+#include "config.h"
+#include "ident.h"
+#include "log.h"
+#include "parse.h"
+
+/* The largest unit that states ms exactly: 90000 -> "90s", 300000 -> "5m". */
+static void
+format_duration(int64_t ms, char *buf, size_t len)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, len, "%lldms", (long long)ms);
+}
+
+static void
+print_endpoint(FILE *out, const struct endpoint *ep)
+{
+	char name[IDENT_INSTANCE_NAME_MAX];
+
+	fputs(ident_instance_name(name, sizeof name, ep->host, ep->port), out);
+}
+
+static void
+print_list(FILE *out, const char *label, const struct strlist *l)
+{
+	size_t i;
+
+	fprintf(out, "%s", label);
+	if (l->n == 0)
+		fprintf(out, " (none)");
+	for (i = 0; i < l->n; i++)
+		fprintf(out, "%s%s", i ? ", " : " ", l->v[i]);
+	fputc('\n', out);
+}
+
+/* Only the program: arguments may carry a token. */
+static void
+print_command(FILE *out, const char *indent, const char *label, const struct strlist *argv)
+{
+	if (argv->n == 0)
+		fprintf(out, "%s%s (none)\n", indent, label);
+	else if (argv->n == 1)
+		fprintf(out, "%s%s %s\n", indent, label, argv->v[0]);
+	else
+		fprintf(out, "%s%s %s (and %zu arguments)\n", indent, label,
+		    argv->v[0], argv->n - 1);
+}
+
+/* How the cluster's instances are found: discovered, listed, or the host. */
+static void
+print_instances(const struct cluster_cfg *c, FILE *out)
+{
+	const char *host = cluster_conn_get(c, "host");
+	const char *port = cluster_conn_get(c, "port");
+	char d[32], *pattern;
+	size_t i;
+
+	if (c->discover) {
+		format_duration(c->discover_interval_ms, d, sizeof(d));
+		pattern = aurora_instance_host(c->instances[0].host, "SERVER_ID");
+		fprintf(out, "  instances: discover via ");
+		print_endpoint(out, &c->instances[0]);
+		fprintf(out, " every %s: each live instance that aurora_replica_status() names, "
+		    "polled at %s:%d (not the endpoint itself; the endpoint alone where the "
+		    "function does not exist)\n", d, pattern ? pattern : "SERVER_ID",
+		    c->instances[0].port);
+		free(pattern);
+		return;
+	}
+	if (c->ninstances == 1 && host != NULL && strcmp(c->instances[0].host, host) == 0 &&
+	    c->instances[0].port == (port ? atoi(port) : DEFAULT_PGPORT)) {
+		fprintf(out, "  instances: the host itself, ");
+		print_endpoint(out, &c->instances[0]);
+		fputc('\n', out);
+		return;
+	}
+	fprintf(out, "  instances: listed,");
+	for (i = 0; i < c->ninstances; i++) {
+		fputs(i ? ", " : " ", out);
+		print_endpoint(out, &c->instances[i]);
+	}
+	fputc('\n', out);
+}
+
+static void
+print_cluster(const struct cluster_cfg *c, FILE *out)
+{
+	PQconninfoOption *opts = PQconninfoParse("", NULL), *o;
+	char d2[32];
+	bool secret;
+	size_t i;
+
+	fprintf(out, "cluster %s\n", c->name);
+	print_instances(c, out);
+	format_duration(c->interval_ms, d2, sizeof(d2));
+	fprintf(out, "  interval %s\n", d2);
+	print_list(out, "  exclude_users", &c->exclude_users);
+	for (i = 0; i < c->nconn; i++) {
+		secret = strcmp(c->conn[i].key, "password") == 0;
+		for (o = opts; o != NULL && o->keyword != NULL; o++)
+			if (strcmp(o->keyword, c->conn[i].key) == 0 && o->dispchar[0] == '*')
+				secret = true;
+		if (secret)
+			fprintf(out, "  %s (set)\n", c->conn[i].key);
+		else
+			fprintf(out, "  %s %s\n", c->conn[i].key, c->conn[i].value);
+	}
+	if (c->password_command.n > 0)
+		print_command(out, "  ", "password_command", &c->password_command);
+	if (opts != NULL)
+		PQconninfoFree(opts);
+}
+
+void
+config_print(const struct config *cfg, FILE *out)
+{
+	char a[32], b[32], c[32], d[32], e[32];
+	size_t i;
+
+	fprintf(out, "configuration %s\n", cfg->path);
+	fprintf(out, "database %s\n", cfg->database);
+	format_duration(cfg->interval_ms, a, sizeof(a));
+	format_duration(cfg->connect_timeout_ms, b, sizeof(b));
+	format_duration(cfg->query_timeout_ms, c, sizeof(c));
+	format_duration(cfg->max_backoff_ms, d, sizeof(d));
+	format_duration(cfg->retention_ms, e, sizeof(e));
+	fprintf(out, "interval %s, jitter %g%%, connect_timeout %s, query_timeout %s, "
+	    "max_backoff %s, retention %s\n", a, cfg->jitter * 100, b, c, d, e);
+	print_list(out, "exclude_users", &cfg->exclude_users);
+	print_list(out, "exclude_databases", &cfg->exclude_databases);
+	print_command(out, "", "on_non_ssl", &cfg->on_non_ssl);
+	print_command(out, "", "on_weak_tls", &cfg->on_weak_tls);
+	print_command(out, "", "on_new_client", &cfg->on_new_client);
+	format_duration(cfg->hook_timeout_ms, a, sizeof(a));
+	fprintf(out, "hook_timeout %s, hook_max_running %ld, hook_retry", a,
+	    cfg->hook_max_running);
+	if (cfg->n_hook_retry == 0)
+		fprintf(out, " (none)");
+	for (i = 0; i < cfg->n_hook_retry; i++) {
+		format_duration(cfg->hook_retry_ms[i], a, sizeof(a));
+		fprintf(out, "%s%s", i ? ", " : " ", a);
+	}
+	fprintf(out, "\nlog_level %s\n", cfg->log_level == LVL_ERROR ? "error" :
+	    cfg->log_level == LVL_WARNING ? "warning" :
+	    cfg->log_level == LVL_INFO ? "info" : "debug");
+	fprintf(out, "%zu cluster%s\n", cfg->nclusters, cfg->nclusters == 1 ? "" : "s");
+	for (i = 0; i < cfg->nclusters; i++)
+		print_cluster(&cfg->clusters[i], out);
+}
