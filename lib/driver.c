@@ -1,8 +1,8 @@
 /*
  * driver.c: the driver guess of driver.h, as two tables.
  *
- * Only names a driver or tool sets by itself are mapped (see
- * shared/research/aurora-postgres-facts.md section 4):
+ * Only names a driver or tool sets by itself are mapped (the facts and
+ * their sources: docs/SOURCES.md, "Client drivers"):
  * - pgjdbc sends "PostgreSQL JDBC Driver" (PGProperty.APPLICATION_NAME,
  *   from 42.0.0); DBeaver connects through pgjdbc and then sets
  *   "DBeaver <version> - <purpose> <db>".
@@ -55,7 +55,8 @@ static const struct name_rule name_rules[] = {
 	{ "oid2name", false, "oid2name" },
 };
 
-/* How a driver treats the server certificate (facts section 4). */
+/* How a driver treats the server certificate (docs/SOURCES.md, "Client
+ * drivers"). */
 struct driver_class {
 	const char *driver;
 	bool verifies_by_default;	/* whenever TLS is on */

@@ -1,7 +1,7 @@
 /*
  * rdsca.h: the Amazon RDS CA a server certificate was issued under, named
- * from the certificate's issuer DN (shared/research/aurora-postgres-facts.md
- * section 2):
+ * from the certificate's issuer DN (the names and their sources:
+ * docs/SOURCES.md, "RDS certificate authorities"):
  *   CN=Amazon RDS <region> 2019 CA                       -> rds-ca-2019
  *   CN=Amazon RDS <region> Subordinate CA RSA2048 G1...  -> rds-ca-rsa2048-g1
  *   ... RSA4096 G1...                                    -> rds-ca-rsa4096-g1
