@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "pollrec.h"
 
 struct store;
@@ -35,7 +33,6 @@ struct store;
  */
 struct store *store_open(const char *path, char *err, size_t errlen);
 void store_close(struct store *s);
-sqlite3 *store_db(struct store *s);
 /* The last SQLite error, for logs. */
 const char *store_errmsg(struct store *s);
 

@@ -1,5 +1,5 @@
 /*
- * test_store.c: lib/store.c against a real SQLite file in a temporary
+ * test_store.c: the store (daemon/store*.c) against a real SQLite file in a temporary
  * directory: creation modes, migrations, every table store_apply writes,
  * client identity, alerts, failures that must change nothing (locked,
  * read-only, full), expiry, a read-only reader in the file's group after the
@@ -24,6 +24,9 @@
 #include "check.h"
 #include "migrations.h"
 #include "store.h"
+/* White-box: the store's own connection, for its per-connection pragmas
+ * (busy_timeout, query_only, max_page_count) and its change counter. */
+#include "store_int.h"
 
 #define T0_S		INT64_C(1764316800)	/* an hour boundary */
 #define T0_MS		(T0_S * 1000)
@@ -354,7 +357,7 @@ test_open(const char *base, const char *path)
 		fprintf(stderr, "store_open: %s\n", err);
 		exit(1);
 	}
-	db = store_db(s);
+	db = s->db;
 	CHECK_INT(mode_of(dir), 0750);
 	CHECK_INT(mode_of(path), 0640);
 	CHECK_INT(q_int(db, "PRAGMA user_version"), migration_count);
@@ -376,11 +379,11 @@ test_open(const char *base, const char *path)
 	s = store_open(path, err, sizeof err);
 	CHECK(s != NULL);
 	if (s != NULL) {
-		CHECK_INT(q_int(store_db(s), "PRAGMA user_version"), migration_count);
-		CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM sqlite_schema "
+		CHECK_INT(q_int(s->db, "PRAGMA user_version"), migration_count);
+		CHECK_INT(q_int(s->db, "SELECT count(*) FROM sqlite_schema "
 			  "WHERE type = 'table' AND name = 'client_data'"), 1);
 		/* Schema 1's table is a view of the same name and columns. */
-		CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM sqlite_schema "
+		CHECK_INT(q_int(s->db, "SELECT count(*) FROM sqlite_schema "
 			  "WHERE type = 'view' AND name = 'client'"), 1);
 		store_close(s);
 	}
@@ -422,7 +425,7 @@ test_open_errors(const char *base)
 static void
 test_instances(struct store *s, int64_t *id1, int64_t *id2)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	int64_t keep[1];
 
 	*id1 = store_instance(s, "prod", "db1.example", 5432, "writer");
@@ -456,7 +459,7 @@ test_instances(struct store *s, int64_t *id1, int64_t *id2)
 static void
 apply_first(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int newc = 0;
 	size_t a, b, c;
@@ -542,7 +545,7 @@ apply_first(struct store *s, int64_t inst)
 static void
 apply_second(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int newc = 0;
 	size_t d;
@@ -596,7 +599,7 @@ apply_second(struct store *s, int64_t inst)
 static void
 apply_failed(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	/* Poll 3 fails. */
@@ -619,7 +622,7 @@ apply_failed(struct store *s, int64_t inst)
 static void
 apply_resets(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	/* Poll 4: back, counters reset on the server (no baseline: -1), and
@@ -657,7 +660,7 @@ apply_resets(struct store *s, int64_t inst)
 static void
 apply_next_hour(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	/* Poll 5, the next hour, PostgreSQL < 14: missed stays NULL there. */
@@ -709,7 +712,7 @@ test_identity(struct store *s, int64_t inst)
 					     NULL, NULL };
 	static const struct tkey k_ab = { "x", "ident", "ab", "c", false, NULL, NULL, -1, NULL, NULL };
 	static const struct tkey k_a = { "x", "ident", "a", "bc", false, NULL, NULL, -1, NULL, NULL };
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int newc = 0;
 
@@ -764,7 +767,7 @@ test_hostile(struct store *s, int64_t inst)
 {
 	static const struct tkey k = { "d\x1b[2Jb", "u\xff\xfe\n", "line1\nline2\x1b]0;x\x07",
 		"10.0.0.66", true, "TLSv1.3", "hostile", 256, "CN=\x1b[31mred", "CN=\xc3" };
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	for (int round = 0; round < 2; round++) {
@@ -818,7 +821,7 @@ now_s(void)
 static void
 test_failures(struct store *s, const char *path, int64_t inst)
 {
-	sqlite3 *db = store_db(s), *other;
+	sqlite3 *db = s->db, *other;
 	struct poll_record *r;
 	char *before;
 	double t;
@@ -884,7 +887,7 @@ test_failures(struct store *s, const char *path, int64_t inst)
 static void
 test_expire(struct store *s, int64_t inst, int64_t retired)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int64_t keep[1] = { inst };
 	int64_t clients = q_int(db, "SELECT count(*) FROM client");
@@ -972,7 +975,7 @@ open_as_group(const char *path)
 static void
 test_discovery(struct store *s)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 
 	CHECK_INT(store_discovery(s, "aur", 100, NULL), 0);
 	CHECK_INT(store_discovery(s, "aur", 200, "discovery failed: boom"), 0);
@@ -1035,7 +1038,7 @@ test_growth(const char *base)
 	store_set_alerts(s, ALERT_NON_SSL | ALERT_NEW_CLIENT);
 	for (int i = 0; i < 2000; i++) {
 		bool first = i == 0;
-		int changes = sqlite3_total_changes(store_db(s));
+		int changes = sqlite3_total_changes(s->db);
 
 		/* As the daemon sends them: the sessions and counters once, then
 		 * polls that found nothing new. */
@@ -1062,32 +1065,32 @@ test_growth(const char *base)
 		/* Nothing new: the instance row and the hour's coverage, no row
 		 * per client or session. */
 		if (!first)
-			CHECK_INT(sqlite3_total_changes(store_db(s)) - changes, 2);
+			CHECK_INT(sqlite3_total_changes(s->db) - changes, 2);
 		if (i % 100 == 99)
 			store_checkpoint(s);	/* as the daemon's timer does */
 		if (i == 20) {
 			store_checkpoint(s);
-			pages = q_int(store_db(s), "PRAGMA page_count");
+			pages = q_int(s->db, "PRAGMA page_count");
 			size = size_of(path);
 		}
 		if (i == 250)
 			wal_early = size_of(wal);
 	}
 	store_checkpoint(s);
-	CHECK_INT(q_int(store_db(s), "PRAGMA page_count"), pages);
+	CHECK_INT(q_int(s->db, "PRAGMA page_count"), pages);
 	CHECK_INT(size_of(path), size);
-	CHECK_INT(size_of(path), pages * q_int(store_db(s), "PRAGMA page_size"));
-	limit = q_int(store_db(s), "PRAGMA journal_size_limit");
+	CHECK_INT(size_of(path), pages * q_int(s->db, "PRAGMA page_size"));
+	limit = q_int(s->db, "PRAGMA journal_size_limit");
 	CHECK(size_of(wal) <= limit);
 	CHECK_INT(size_of(wal), wal_early);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM client"), 3);
-	CHECK_INT(q_int(store_db(s), "SELECT sum(samples) FROM client"), 8000);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM client WHERE last_seen = "
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM client"), 3);
+	CHECK_INT(q_int(s->db, "SELECT sum(samples) FROM client"), 8000);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM client WHERE last_seen = "
 		  "(SELECT last_success FROM instance)"), 3);
-	CHECK(q_int(store_db(s), "SELECT missed_sessions FROM coverage LIMIT 1 OFFSET 5") == 0);
-	CHECK_INT(q_int(store_db(s), "SELECT sum(polls) FROM coverage"), 2000);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM coverage"), 17);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM alert"), 4);
+	CHECK(q_int(s->db, "SELECT missed_sessions FROM coverage LIMIT 1 OFFSET 5") == 0);
+	CHECK_INT(q_int(s->db, "SELECT sum(polls) FROM coverage"), 2000);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM coverage"), 17);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM alert"), 4);
 	printf("growth: %lld pages, db %lld bytes, wal %lld bytes\n", (long long)pages, size,
 	       size_of(wal));
 	store_close(s);
@@ -1125,7 +1128,7 @@ test_migrate_v1(const char *base)
 		fprintf(stderr, "store_open: %s\n", err);
 		return;
 	}
-	db = store_db(s);
+	db = s->db;
 	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 1"), 7);
 	CHECK_INT(q_int(db, "SELECT last_seen FROM client WHERE id = 1"), 200);
 	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 2"), 3);
