@@ -1,5 +1,6 @@
 /*
- * hooklog.h: the journal events of newly stored clients (hooks.h).
+ * hooklog.h: the hooks' journal lines (hooks.h): the events of newly
+ * stored clients, a hook's output and how each attempt ended.
  *
  * Each event of each client is logged once, whether or not a hook is
  * configured for it, so that journal-based alerting works without hooks:
@@ -12,9 +13,12 @@
 #ifndef SSLHIST_HOOKLOG_H
 #define SSLHIST_HOOKLOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
+struct store_alert;
 
 /*
  * Logs the events of the clients stored after client id *logged, in the
@@ -22,6 +26,22 @@ struct store;
  * be read leaves the rest for the next call.
  */
 void hooklog_new_clients(struct store *s, int64_t *logged);
+
+/*
+ * A hook's stdout or stderr (`stream`), line by line with the client's
+ * identity, at most 20 lines; what is left, or was cut
+ * (truncated), is one "(more output dropped)" line.
+ */
+void hooklog_output(const struct store_alert *a, const char *cmd, const char *stream,
+		    const char *buf, size_t len, bool truncated);
+
+/*
+ * An attempt's end: "ok" at info; otherwise MSGID_HOOK_FAILED at warning
+ * with `why` and what follows (the retry in next_ms, Unix ms, when `state`
+ * is "pending"; else giving up).
+ */
+void hooklog_end(const struct store_alert *a, const char *cmd, int64_t attempt,
+		 const char *state, const char *why, int64_t next_ms);
 
 /* A nullable string for a log line: NULL is "". */
 static inline const char *

@@ -35,7 +35,6 @@
 #include "timer.h"
 
 #define HOOK_MAX_OUTPUT 4096	/* per stream, logged */
-#define HOOK_MAX_LOG_LINES 20
 #define STORE_RETRY_MS 1000	/* after a failed write */
 #define DUE_BATCH 16		/* due alerts read at a time */
 
@@ -232,30 +231,6 @@ sweep_unconfigured(struct hooks *h)
 /* ---- one hook's end -------------------------------------------------- */
 
 static void
-log_output(const struct run *r, const char *stream, const char *buf, size_t len,
-	   bool truncated)
-{
-	const struct store_client *c = &r->a.client;
-	struct log_obj obj = { c->cluster, c->instance };
-	size_t i = 0, e;
-	int lines = 0;
-
-	while (i < len && lines < HOOK_MAX_LOG_LINES) {
-		for (e = i; e < len && buf[e] != '\n'; e++)
-			;
-		log_event(LVL_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s %s: %.*s",
-		    r->a.event, r->cmd, hooklog_str(c->key.user), hooklog_str(c->key.database), stream,
-		    (int)(e - i), buf + i);
-		lines++;
-		i = e + 1;
-	}
-	if (truncated || i < len)
-		log_event(LVL_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s %s: (more output dropped)",
-		    r->a.event, r->cmd, hooklog_str(c->key.user), hooklog_str(c->key.database),
-		    stream);
-}
-
-static void
 set_outcome(struct run *r, const struct child_result *res)
 {
 	r->ended_at = wall_ms() / 1000;
@@ -313,28 +288,10 @@ describe_end(const struct run *r, char *buf, size_t len)
 static void
 log_end(const struct run *r, const char *state, int64_t next_ms)
 {
-	const struct store_client *c = &r->a.client;
-	const struct client_key *k = &c->key;
-	struct log_obj obj = { c->cluster, c->instance };
-	const char *from = k->client_addr ? k->client_addr : "local socket";
-	char why[600], then[64];
+	char why[600];
 
-	if (strcmp(state, "ok") == 0) {
-		log_event(LVL_INFO, &obj, NULL, NULL, "hook %s (%s) for %s@%s from %s: ok (attempt %"
-		    PRId64 ")", r->a.event, r->cmd, hooklog_str(k->user), hooklog_str(k->database),
-		    from, r->attempt);
-		return;
-	}
 	describe_end(r, why, sizeof(why));
-	if (strcmp(state, "pending") == 0)
-		snprintf(then, sizeof(then), "retry in %" PRId64 " s",
-		    (next_ms - wall_ms() + 999) / 1000);
-	else
-		snprintf(then, sizeof(then), "giving up");
-	log_event(LVL_WARNING, &obj, MSGID_HOOK_FAILED, NULL,
-	    "hook %s (%s) for %s@%s from %s failed (attempt %" PRId64 "): %s; %s",
-	    r->a.event, r->cmd, hooklog_str(k->user), hooklog_str(k->database), from,
-	    r->attempt, why, then);
+	hooklog_end(&r->a, r->cmd, r->attempt, state, why, next_ms);
 }
 
 /* Writes the attempt's end and the alert's next state. 0 or -1. */
@@ -386,8 +343,8 @@ hook_exited(const struct child_result *res, void *arg)
 	h->nrunning--;
 	r->child = NULL;
 	set_outcome(r, res);
-	log_output(r, "stdout", res->out, res->out_len, res->out_truncated);
-	log_output(r, "stderr", res->err, res->err_len, res->err_truncated);
+	hooklog_output(&r->a, r->cmd, "stdout", res->out, res->out_len, res->out_truncated);
+	hooklog_output(&r->a, r->cmd, "stderr", res->err, res->err_len, res->err_truncated);
 	finish_run(h, r);
 	schedule(h, 0);		/* a slot is free */
 }
