@@ -1,9 +1,10 @@
 /*
- * test_store.c: the store (daemon/store*.c) against a real SQLite file in a temporary
- * directory: creation modes, migrations, every table store_apply writes,
- * client identity, alerts, failures that must change nothing (locked,
- * read-only, full), expiry, a read-only reader in the file's group after the
- * writer stopped, and a fleet that polls 2000 times without growing the file.
+ * test_store.c: the store (daemon/store*.c) against a real SQLite file in
+ * a temporary directory: creation modes, migrations, every table
+ * store_apply writes, client identity, alerts, failures that must change
+ * nothing (locked, read-only, full), expiry, the hooks' queue
+ * (store_hooks.h), a read-only reader in the file's group after the writer
+ * stopped, and a fleet that polls 2000 times without growing the file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include "check.h"
 #include "migrations.h"
 #include "store.h"
+#include "store_hooks.h"
 /* White-box: the store's own connection, for its per-connection pragmas
  * (busy_timeout, query_only, max_page_count) and its change counter. */
 #include "store_int.h"
@@ -1099,6 +1101,106 @@ test_growth(const char *base)
 	free(wal);
 }
 
+/* The hooks' queue, call by call (store_hooks.h), in a file of its own. */
+static void
+test_hook_queue(const char *base)
+{
+	char err[512], *dir = join(base, "hookq"), *path = join(dir, "history.db");
+	struct store *s = store_open(path, err, sizeof err);
+	const unsigned all = ALERT_NON_SSL | ALERT_NEW_CLIENT;
+	const int64_t at = T0_MS + 1000;
+	struct store_client c[4];
+	struct store_alert a[4];
+	struct store_hook_end e = { .outcome = "failed", .has_status = true, .exit_status = 1 };
+	struct poll_record *r;
+	int64_t inst;
+
+	CHECK(s != NULL);
+	if (s == NULL) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return;
+	}
+	inst = store_instance(s, "prod", "db1.example", 5432, "writer");
+	CHECK_INT(store_last_client(s), 0);
+	CHECK_INT(store_hooks_next_due(s, all), -1);
+	/* bob (non-SSL): non-ssl 1, new-client 2; alice: new-client 3. */
+	store_set_alerts(s, all);
+	r = rec_new(inst, at, true, 0);
+	rec_client(r, &K_B, "b.example", 1, 1);
+	rec_client(r, &K_A, NULL, 1, 1);
+	CHECK_INT(store_apply(s, r, NULL), 0);
+	poll_record_free(r);
+
+	/* The clients, as stored, in the order stored. */
+	CHECK_INT(store_last_client(s), 2);
+	CHECK_INT(store_clients_after(s, 0, c, 4), 2);
+	CHECK_STR(c[0].cluster, "prod");
+	CHECK_STR(c[0].instance, "db1.example:5432");
+	CHECK_STR(c[0].key.user, "bob");
+	CHECK_STR(c[0].client_hostname, "b.example");
+	CHECK(!c[0].key.ssl && c[0].key.tls_version == NULL && c[0].key.bits == -1);
+	CHECK_STR(c[1].key.user, "alice");
+	CHECK_STR(c[1].key.cipher, "TLS_AES_256_GCM_SHA384");
+	CHECK_INT(c[1].key.bits, 256);
+	CHECK_INT(c[1].first_seen, at / 1000);
+	CHECK_INT(c[1].sessions, 1);
+	store_client_clear(&c[0]);
+	store_client_clear(&c[1]);
+	CHECK_INT(store_clients_after(s, 1, c, 4), 1);
+	CHECK_INT(c[0].id, 2);
+	store_client_clear(&c[0]);
+
+	/* Due: by time, by mask, oldest first, at most max. */
+	CHECK_INT(store_hooks_next_due(s, all), at);
+	CHECK_INT(store_hooks_due(s, all, at - 1, a, 4), 0);
+	CHECK_INT(store_hooks_due(s, ALERT_NON_SSL, at, a, 4), 1);
+	CHECK_STR(a[0].event, "non-ssl");
+	CHECK_STR(a[0].client.key.user, "bob");
+	store_alert_clear(&a[0]);
+	CHECK_INT(store_hooks_due(s, all, at, a, 2), 2);
+	CHECK(a[0].id == 1 && a[1].id == 2);
+	CHECK_STR(a[1].event, "new-client");
+	store_alert_clear(&a[0]);
+	store_alert_clear(&a[1]);
+
+	/* A claim opens attempt 1, once; its end makes a retry due later. */
+	CHECK_INT(store_hooks_claim(s, 1, T0_S + 2), 1);
+	CHECK_INT(store_hooks_claim(s, 1, T0_S + 2), -1);
+	CHECK(strstr(store_errmsg(s), "no longer pending") != NULL);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM alert_attempt"), 1);
+	e.alert_id = 1;
+	e.attempt = 1;
+	e.ended_at = T0_S + 3;
+	e.state = "pending";
+	e.next_attempt_ms = at + 5000;
+	CHECK_INT(store_hooks_end(s, &e), 0);
+	CHECK_STR(q_text(s->db, "SELECT outcome || ' ' || exit_status || ' ' || ended_at "
+		  "FROM alert_attempt"), "failed 1 1764316803");
+	CHECK_INT(store_hooks_due(s, ALERT_NON_SSL, at + 4999, a, 4), 0);
+	CHECK_INT(store_hooks_next_due(s, ALERT_NON_SSL), at + 5000);
+
+	/* A crash while alert 2 ran: its attempt is closed, it is due again. */
+	CHECK_INT(store_hooks_claim(s, 2, T0_S + 4), 1);
+	CHECK_INT(store_hooks_recover(s, at + 9000), 1);
+	CHECK_STR(q_text(s->db, "SELECT a.state || ' ' || t.outcome || ' ' || t.error FROM alert a "
+		  "JOIN alert_attempt t ON t.alert_id = a.id WHERE a.id = 2"),
+		  "pending failed interrupted by daemon restart");
+	CHECK_INT(store_hooks_recover(s, at + 9000), 0);
+
+	/* non-ssl loses its command: its pending alert fails, with a reason. */
+	CHECK_INT(store_hooks_sweep(s, ALERT_NEW_CLIENT, T0_S + 10), 1);
+	CHECK_STR(q_text(s->db, "SELECT a.state || ' ' || a.attempts || ' ' || t.error FROM alert a "
+		  "JOIN alert_attempt t ON t.alert_id = a.id AND t.attempt = 2 WHERE a.id = 1"),
+		  "failed 2 hook no longer configured");
+	CHECK_INT(store_hooks_sweep(s, ALERT_NEW_CLIENT, T0_S + 10), 0);
+	CHECK_INT(store_hooks_due(s, all, at + 9000, a, 4), 2);
+	store_alert_clear(&a[0]);
+	store_alert_clear(&a[1]);
+	store_close(s);
+	free(dir);
+	free(path);
+}
+
 /*
  * A schema-1 database with a live session migrates: the live client keeps
  * its samples and last_seen, and counts on from the next poll.
@@ -1198,6 +1300,7 @@ main(void)
 	else
 		store_close(s);
 	test_growth(base);
+	test_hook_queue(base);
 	test_migrate_v1(base);
 	poll_record_free(NULL);
 	free(path);
