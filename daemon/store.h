@@ -9,6 +9,13 @@
  *
  * A failing store (disk full, locked, read-only) reports the error and
  * changes nothing: the caller keeps the record and retries later.
+ *
+ * The store is the daemon's one owner of the database: no other module
+ * sees its connection or runs SQL on the file. This header is the poll
+ * path's contract (store.c opens, store_migrate.c migrates, store_fleet.c
+ * keeps the instance registry, store_poll.c applies a poll record,
+ * store_maint.c expires and checkpoints); store_hooks.h is the alert
+ * queue's (store_hooks.c).
  */
 #ifndef SSLHIST_STORE_H
 #define SSLHIST_STORE_H
