@@ -17,7 +17,6 @@
 #include "cli.h"
 #include "clientjson.h"
 #include "driver.h"
-#include "jsonw.h"
 #include "livecounts.h"
 
 static const char usage_text[] =
@@ -234,28 +233,16 @@ src_next(void *arg, struct cell *cells, char *err, size_t errlen)
 }
 
 /* JSON through the one writer of a client's object (a hook's stdin is
- * the same object), streamed as out_rows streams its JSON. */
+ * the same object). */
 static int
-out_json(struct clients_src *s, FILE *out, char *err, size_t errlen)
+json_next(void *arg, struct jsonw *w, char *err, size_t errlen)
 {
 	struct clientjson c;
-	struct jsonw w;
-	int rc;
+	int rc = next_client(arg, &c, err, errlen);
 
-	jsonw_init(&w);
-	jsonw_array_begin(&w);
-	while ((rc = next_client(s, &c, err, errlen)) == 1) {
-		clientjson_write(&w, &c, NULL);
-		if (jsonw_flush(&w, out) != 0)
-			break;
-	}
-	jsonw_array_end(&w);
-	if (rc == 1 || jsonw_flush(&w, out) != 0 || fputc('\n', out) == EOF) {
-		snprintf(err, errlen, "writing output failed");
-		rc = -1;
-	}
-	jsonw_free(&w);
-	return rc < 0 ? -1 : 0;
+	if (rc == 1)
+		clientjson_write(w, &c, NULL);
+	return rc;
 }
 
 static int
@@ -292,7 +279,7 @@ list_clients(struct cli *c, const struct filter *f, enum out_format fmt)
 		cli_error("reading clients: %s", sqlite3_errmsg(s.db));
 		goto done;
 	}
-	if ((fmt == FMT_JSON ? out_json(&s, stdout, err, sizeof(err))
+	if ((fmt == FMT_JSON ? out_json_array(stdout, json_next, &s, err, sizeof(err))
 			     : out_rows(stdout, fmt, cols, NCOLS, &src, err, sizeof(err))) < 0)
 		cli_error("%s", err);
 	else

@@ -196,6 +196,27 @@ st_commit(struct store *s)
 	return -1;
 }
 
+int
+st_writes(struct store *s, const struct st_write *w, size_t n)
+{
+	sqlite3_stmt *st;
+	int changed = 0;
+
+	if (st_begin(s) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		st = st_get(s, w[i].id);
+		for (int j = 0; j < w[i].nvals; j++)
+			st_int(s, st, j + 1, w[i].v[j]);
+		if (st_run(s, st, w[i].what) < 0) {
+			st_abort(s);
+			return -1;
+		}
+		changed = st_changes(s);
+	}
+	return st_commit(s) < 0 ? -1 : changed;
+}
+
 /* ---- opening --------------------------------------------------------- */
 
 /* Creates the last component of path's directory (0750) if missing. */

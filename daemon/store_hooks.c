@@ -145,85 +145,20 @@ query_int(struct store *s, sqlite3_stmt *st, const char *what, int64_t none, int
 	return 0;
 }
 
-/* ---- recovery and unconfigured events -------------------------------- */
-
-int
-store_hooks_recover(struct store *s, int64_t now_ms)
+/*
+ * Steps the bound st for up to max rows, each read into the next element
+ * (size bytes) of out by read(). Returns the rows read, or -1 with none
+ * kept (clear() undoes the elements read).
+ */
+static int
+read_rows(struct store *s, sqlite3_stmt *st, void *out, size_t size, int max,
+	  int (*read)(sqlite3_stmt *st, void *elem), void (*clear)(void *elem))
 {
-	sqlite3_stmt *st;
-	int n;
-
-	st_ctx(s, "recovering interrupted hooks");
-	if (st_begin(s) < 0)
-		return -1;
-	st = st_get(s, ST_HOOK_RECOVER_ATTEMPT);
-	st_int(s, st, 1, now_ms / 1000);
-	if (st_run(s, st, "close attempts") < 0)
-		goto fail;
-	st = st_get(s, ST_HOOK_RECOVER_ALERT);
-	st_int(s, st, 1, now_ms);
-	if (st_run(s, st, "requeue alerts") < 0)
-		goto fail;
-	n = st_changes(s);
-	return st_commit(s) < 0 ? -1 : n;
-fail:
-	st_abort(s);
-	return -1;
-}
-
-int
-store_hooks_sweep(struct store *s, unsigned mask, int64_t now_s)
-{
-	sqlite3_stmt *st;
-	int64_t any;
-	int n;
-
-	st_ctx(s, "failing alerts without a hook");
-	st = st_get(s, ST_HOOK_UNCONFIGURED_ANY);
-	st_int(s, st, 1, mask);
-	if (query_int(s, st, "find alerts", 0, &any) < 0)
-		return -1;
-	if (!any)
-		return 0;
-	if (st_begin(s) < 0)
-		return -1;
-	st = st_get(s, ST_HOOK_UNCONFIGURED_ATTEMPT);
-	st_int(s, st, 1, mask);
-	st_int(s, st, 2, now_s);
-	if (st_run(s, st, "record attempts") < 0)
-		goto fail;
-	st = st_get(s, ST_HOOK_UNCONFIGURED_ALERT);
-	st_int(s, st, 1, mask);
-	if (st_run(s, st, "fail alerts") < 0)
-		goto fail;
-	n = st_changes(s);
-	return st_commit(s) < 0 ? -1 : n;
-fail:
-	st_abort(s);
-	return -1;
-}
-
-/* ---- the queue ------------------------------------------------------- */
-
-int
-store_hooks_due(struct store *s, unsigned mask, int64_t now_ms, struct store_alert *out,
-		int max)
-{
-	sqlite3_stmt *st = st_get(s, ST_HOOK_DUE);
-	struct store_alert *a;
-	bool oom = false;
+	char *v = out;
 	int n = 0, rc = SQLITE_DONE;
 
-	st_ctx(s, "listing due alerts");
-	st_int(s, st, 1, now_ms);
-	st_int(s, st, 2, mask);
-	st_int(s, st, 3, max);
 	while (n < max && (rc = st_step(s, st, "select")) == SQLITE_ROW) {
-		a = &out[n];
-		a->id = sqlite3_column_int64(st, 0);
-		a->event = st_col_str(st, 1, &oom);
-		if (a->event == NULL || read_client(st, 2, &a->client) < 0) {
-			free(a->event);
+		if (read(st, v + (size_t)n * size) < 0) {
 			st_finish(st);
 			st_err(s, "select", "out of memory");
 			rc = -1;
@@ -236,8 +171,76 @@ store_hooks_due(struct store *s, unsigned mask, int64_t now_ms, struct store_ale
 		return n;
 	}
 	while (n > 0)
-		store_alert_clear(&out[--n]);
+		clear(v + (size_t)--n * size);
 	return -1;
+}
+
+/* ---- recovery and unconfigured events -------------------------------- */
+
+int
+store_hooks_recover(struct store *s, int64_t now_ms)
+{
+	const struct st_write steps[] = {
+		{ ST_HOOK_RECOVER_ATTEMPT, "close attempts", 1, { now_ms / 1000 } },
+		{ ST_HOOK_RECOVER_ALERT, "requeue alerts", 1, { now_ms } },
+	};
+
+	st_ctx(s, "recovering interrupted hooks");
+	return st_writes(s, steps, 2);
+}
+
+int
+store_hooks_sweep(struct store *s, unsigned mask, int64_t now_s)
+{
+	const struct st_write steps[] = {
+		{ ST_HOOK_UNCONFIGURED_ATTEMPT, "record attempts", 2, { mask, now_s } },
+		{ ST_HOOK_UNCONFIGURED_ALERT, "fail alerts", 1, { mask } },
+	};
+	sqlite3_stmt *st = st_get(s, ST_HOOK_UNCONFIGURED_ANY);
+	int64_t any;
+
+	st_ctx(s, "failing alerts without a hook");
+	st_int(s, st, 1, mask);
+	if (query_int(s, st, "find alerts", 0, &any) < 0)
+		return -1;
+	return any ? st_writes(s, steps, 2) : 0;
+}
+
+/* ---- the queue ------------------------------------------------------- */
+
+static int
+read_alert(sqlite3_stmt *st, void *elem)
+{
+	struct store_alert *a = elem;
+	bool oom = false;
+
+	a->id = sqlite3_column_int64(st, 0);
+	if ((a->event = st_col_str(st, 1, &oom)) == NULL)
+		return -1;
+	if (read_client(st, 2, &a->client) < 0) {
+		free(a->event);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+clear_alert(void *elem)
+{
+	store_alert_clear(elem);
+}
+
+int
+store_hooks_due(struct store *s, unsigned mask, int64_t now_ms, struct store_alert *out,
+		int max)
+{
+	sqlite3_stmt *st = st_get(s, ST_HOOK_DUE);
+
+	st_ctx(s, "listing due alerts");
+	st_int(s, st, 1, now_ms);
+	st_int(s, st, 2, mask);
+	st_int(s, st, 3, max);
+	return read_rows(s, st, out, sizeof *out, max, read_alert, clear_alert);
 }
 
 int64_t
@@ -325,29 +328,25 @@ store_last_client(struct store *s)
 	return query_int(s, st_get(s, ST_HOOK_LAST_CLIENT), "select", 0, &id) < 0 ? -1 : id;
 }
 
+static int
+read_client_row(sqlite3_stmt *st, void *elem)
+{
+	return read_client(st, 0, elem);
+}
+
+static void
+clear_client(void *elem)
+{
+	store_client_clear(elem);
+}
+
 int
 store_clients_after(struct store *s, int64_t after, struct store_client *out, int max)
 {
 	sqlite3_stmt *st = st_get(s, ST_HOOK_CLIENTS_AFTER);
-	int n = 0, rc = SQLITE_DONE;
 
 	st_ctx(s, "listing clients after %" PRId64, after);
 	st_int(s, st, 1, after);
 	st_int(s, st, 2, max);
-	while (n < max && (rc = st_step(s, st, "select")) == SQLITE_ROW) {
-		if (read_client(st, 0, &out[n]) < 0) {
-			st_finish(st);
-			st_err(s, "select", "out of memory");
-			rc = -1;
-			break;
-		}
-		n++;
-	}
-	if (rc >= 0) {
-		st_finish(st);
-		return n;
-	}
-	while (n > 0)
-		store_client_clear(&out[--n]);
-	return -1;
+	return read_rows(s, st, out, sizeof *out, max, read_client_row, clear_client);
 }

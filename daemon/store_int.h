@@ -125,6 +125,17 @@ void st_abort(struct store *s);
 /* Commits, or rolls back and returns -1. */
 int st_commit(struct store *s);
 
+/* One statement of a write, with its integer values for ?1, ?2. */
+struct st_write {
+	enum stmt_id id;
+	const char *what;
+	int nvals;
+	int64_t v[2];
+};
+/* Runs the statements in one transaction, in order; returns the rows the
+ * last one changed, or -1 with nothing changed. */
+int st_writes(struct store *s, const struct st_write *w, size_t n);
+
 /* ---- store_migrate.c ---- */
 /* Applies every migration the file lacks; 0 or -1. */
 int st_migrate(struct store *s);

@@ -34,32 +34,16 @@ const char *const store_maint_sql[ST_COUNT] = {
 int
 store_expire(struct store *s, int64_t before)
 {
-	static const struct {
-		enum stmt_id id;
-		const char *what;
-		bool bind;
-	} steps[] = {
-		{ ST_EXPIRE_COVERAGE, "expire coverage", true },
-		{ ST_EXPIRE_MISSED, "expire missed sessions", true },
-		{ ST_EXPIRE_ATTEMPT, "expire alert attempts", true },
-		{ ST_EXPIRE_SETTLE, "settle live sessions of retired instances", false },
-		{ ST_EXPIRE_LIVE, "expire live sessions of retired instances", false },
+	const struct st_write steps[] = {
+		{ ST_EXPIRE_COVERAGE, "expire coverage", 1, { before } },
+		{ ST_EXPIRE_MISSED, "expire missed sessions", 1, { before } },
+		{ ST_EXPIRE_ATTEMPT, "expire alert attempts", 1, { before } },
+		{ ST_EXPIRE_SETTLE, "settle live sessions of retired instances", 0, { 0 } },
+		{ ST_EXPIRE_LIVE, "expire live sessions of retired instances", 0, { 0 } },
 	};
-	sqlite3_stmt *st;
 
 	st_ctx(s, "expire before %" PRId64, before);
-	if (st_begin(s) < 0)
-		return -1;
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-		st = st_get(s, steps[i].id);
-		if (steps[i].bind)
-			st_int(s, st, 1, before);
-		if (st_run(s, st, steps[i].what) < 0) {
-			st_abort(s);
-			return -1;
-		}
-	}
-	return st_commit(s);
+	return st_writes(s, steps, sizeof steps / sizeof steps[0]) < 0 ? -1 : 0;
 }
 
 void

@@ -53,16 +53,6 @@ q_int(const char *sql)
 	return v;
 }
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL)
-		abort();
-	return d;
-}
-
 /* A successful poll at T0 + seq s that saw one new client, user "u<seq>". */
 static struct poll_record *
 ok_record(int64_t inst, int seq)
@@ -77,9 +67,9 @@ ok_record(int64_t inst, int seq)
 	r->at_ms = T0_MS + seq * INT64_C(1000);
 	r->ok = true;
 	r->nclients = 1;
-	r->clients[0].key.database = xstrdup("app");
-	r->clients[0].key.user = xstrdup(user);
-	r->clients[0].key.application = xstrdup("psql");
+	r->clients[0].key.database = strdup("app");
+	r->clients[0].key.user = strdup(user);
+	r->clients[0].key.application = strdup("psql");
 	r->clients[0].key.bits = -1;
 	r->clients[0].samples = 1;
 	r->clients[0].new_sessions = 1;
