@@ -5,7 +5,8 @@
  * the index client_instance (instance_id, last_seen) of client_data with a
  * (last_seen, id) cursor: no sort, short read transactions, and memory bounded by one
  * batch whatever the number of clients. Order: cluster, instance, then
- * last seen.
+ * last seen. JSON is written by lib/clientjson, the writer of a hook's
+ * stdin too; the table and CSV by cli/output from the same values.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "batch.h"
 #include "cli.h"
+#include "clientjson.h"
 #include "driver.h"
 #include "livecounts.h"
 
@@ -137,45 +139,69 @@ start_instance(struct clients_src *s)
 	s->cur_id = 0;
 }
 
+/* The current row of the batch, borrowed from it. */
 static void
-fill_cells(const struct clients_src *s, struct cell *c)
+fill_client(const struct clients_src *s, struct clientjson *c)
 {
 	const struct batch *b = &s->b;
 	const struct inst *in = &s->insts.v[s->inst];
 	size_t r = s->row;
 	const struct bval *bits = batch_val(b, r, Q_BITS);
 
-	cell_str(&c[0], in->cluster);
-	cell_str(&c[1], in->name);
-	cell_str(&c[2], batch_text(b, r, Q_DATABASE));
-	cell_str(&c[3], batch_text(b, r, Q_USER));
-	cell_str(&c[4], batch_text(b, r, Q_APPLICATION));
-	cell_str(&c[5], batch_text(b, r, Q_ADDR));
-	cell_str(&c[6], batch_text(b, r, Q_HOSTNAME));
-	cell_int(&c[7], batch_int(b, r, Q_SSL) != 0);
-	cell_str(&c[8], batch_text(b, r, Q_TLS));
-	cell_str(&c[9], batch_text(b, r, Q_CIPHER));
-	if (bits->null)
-		cell_null(&c[10]);
-	else
-		cell_int(&c[10], bits->i);
-	cell_str(&c[11], batch_text(b, r, Q_CLIENT_DN));
-	cell_str(&c[12], batch_text(b, r, Q_ISSUER_DN));
-	cell_str(&c[13], driver_guess(batch_text(b, r, Q_APPLICATION)));
-	cell_int(&c[14], batch_int(b, r, Q_FIRST_SEEN));
-	cell_int(&c[15], batch_int(b, r, Q_LAST_SEEN));
-	cell_int(&c[16], batch_int(b, r, Q_SESSIONS));
-	cell_int(&c[17], batch_int(b, r, Q_SAMPLES));
+	c->cluster = in->cluster;
+	c->instance = in->name;
+	c->database = batch_text(b, r, Q_DATABASE);
+	c->user = batch_text(b, r, Q_USER);
+	c->application = batch_text(b, r, Q_APPLICATION);
+	c->client_addr = batch_text(b, r, Q_ADDR);
+	c->client_hostname = batch_text(b, r, Q_HOSTNAME);
+	c->ssl = batch_int(b, r, Q_SSL) != 0;
+	c->tls_version = batch_text(b, r, Q_TLS);
+	c->cipher = batch_text(b, r, Q_CIPHER);
+	c->bits = bits->null ? -1 : bits->i;
+	c->client_dn = batch_text(b, r, Q_CLIENT_DN);
+	c->issuer_dn = batch_text(b, r, Q_ISSUER_DN);
+	c->first_seen = batch_int(b, r, Q_FIRST_SEEN);
+	c->last_seen = batch_int(b, r, Q_LAST_SEEN);
+	c->sessions = batch_int(b, r, Q_SESSIONS);
+	c->samples = batch_int(b, r, Q_SAMPLES);
 }
 
-static int
-src_next(void *arg, struct cell *cells, char *err, size_t errlen)
+/* The table's and CSV's cells (cols[]) of a client. */
+static void
+client_cells(const struct clientjson *c, struct cell *cell)
 {
-	struct clients_src *s = arg;
+	cell_str(&cell[0], c->cluster);
+	cell_str(&cell[1], c->instance);
+	cell_str(&cell[2], c->database);
+	cell_str(&cell[3], c->user);
+	cell_str(&cell[4], c->application);
+	cell_str(&cell[5], c->client_addr);
+	cell_str(&cell[6], c->client_hostname);
+	cell_int(&cell[7], c->ssl);
+	cell_str(&cell[8], c->tls_version);
+	cell_str(&cell[9], c->cipher);
+	if (c->bits < 0)
+		cell_null(&cell[10]);
+	else
+		cell_int(&cell[10], c->bits);
+	cell_str(&cell[11], c->client_dn);
+	cell_str(&cell[12], c->issuer_dn);
+	cell_str(&cell[13], driver_guess(c->application));
+	cell_int(&cell[14], c->first_seen);
+	cell_int(&cell[15], c->last_seen);
+	cell_int(&cell[16], c->sessions);
+	cell_int(&cell[17], c->samples);
+}
 
+/* The next client: 1 (in *c, valid until the next call), 0 no more, -1
+ * an error (in err). */
+static int
+next_client(struct clients_src *s, struct clientjson *c, char *err, size_t errlen)
+{
 	for (;;) {
 		if (s->row < s->b.nrows) {
-			fill_cells(s, cells);
+			fill_client(s, c);
 			s->row++;
 			return 1;
 		}
@@ -193,6 +219,30 @@ src_next(void *arg, struct cell *cells, char *err, size_t errlen)
 			return -1;
 		s->loaded = true;
 	}
+}
+
+static int
+src_next(void *arg, struct cell *cells, char *err, size_t errlen)
+{
+	struct clientjson c;
+	int rc = next_client(arg, &c, err, errlen);
+
+	if (rc == 1)
+		client_cells(&c, cells);
+	return rc;
+}
+
+/* JSON through the one writer of a client's object (a hook's stdin is
+ * the same object). */
+static int
+json_next(void *arg, struct jsonw *w, char *err, size_t errlen)
+{
+	struct clientjson c;
+	int rc = next_client(arg, &c, err, errlen);
+
+	if (rc == 1)
+		clientjson_write(w, &c, NULL);
+	return rc;
 }
 
 static int
@@ -229,7 +279,8 @@ list_clients(struct cli *c, const struct filter *f, enum out_format fmt)
 		cli_error("reading clients: %s", sqlite3_errmsg(s.db));
 		goto done;
 	}
-	if (out_rows(stdout, fmt, cols, NCOLS, &src, err, sizeof(err)) < 0)
+	if ((fmt == FMT_JSON ? out_json_array(stdout, json_next, &s, err, sizeof(err))
+			     : out_rows(stdout, fmt, cols, NCOLS, &src, err, sizeof(err))) < 0)
 		cli_error("%s", err);
 	else
 		rc = EXIT_DONE;

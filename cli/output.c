@@ -154,17 +154,16 @@ json_row(struct jsonw *w, const struct col *cols, size_t ncols, const struct cel
 	jsonw_object_end(w);
 }
 
-static int
-out_json(FILE *out, const struct col *cols, size_t ncols, const struct rowsrc *src,
-	 struct cell *cells, char *err, size_t errlen)
+int
+out_json_array(FILE *out, int (*element)(void *arg, struct jsonw *w, char *err, size_t errlen),
+	       void *arg, char *err, size_t errlen)
 {
 	struct jsonw w;
 	int rc;
 
 	jsonw_init(&w);
 	jsonw_array_begin(&w);
-	while ((rc = src->next(src->arg, cells, err, errlen)) == 1) {
-		json_row(&w, cols, ncols, cells);
+	while ((rc = element(arg, &w, err, errlen)) == 1) {
 		if (jsonw_flush(&w, out) != 0)
 			break;
 	}
@@ -175,6 +174,33 @@ out_json(FILE *out, const struct col *cols, size_t ncols, const struct rowsrc *s
 	}
 	jsonw_free(&w);
 	return rc < 0 ? -1 : 0;
+}
+
+struct json_rows {
+	const struct col *cols;
+	size_t ncols;
+	const struct rowsrc *src;
+	struct cell *cells;
+};
+
+static int
+json_rows_next(void *arg, struct jsonw *w, char *err, size_t errlen)
+{
+	struct json_rows *j = arg;
+	int rc = j->src->next(j->src->arg, j->cells, err, errlen);
+
+	if (rc == 1)
+		json_row(w, j->cols, j->ncols, j->cells);
+	return rc;
+}
+
+static int
+out_json(FILE *out, const struct col *cols, size_t ncols, const struct rowsrc *src,
+	 struct cell *cells, char *err, size_t errlen)
+{
+	struct json_rows j = { cols, ncols, src, cells };
+
+	return out_json_array(out, json_rows_next, &j, err, errlen);
 }
 
 static int

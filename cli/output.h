@@ -60,6 +60,16 @@ struct rowsrc {
 int out_rows(FILE *out, enum out_format fmt, const struct col *cols, size_t ncols,
 	     const struct rowsrc *src, char *err, size_t errlen);
 
+struct jsonw;
+/*
+ * The json format of out_rows for elements written by the caller:
+ * element() writes the next one into w and returns 1, or returns 0 when
+ * there are no more, -1 on an error (written into err). Streamed like
+ * out_rows. 0, or -1 with a message in err.
+ */
+int out_json_array(FILE *out, int (*element)(void *arg, struct jsonw *w, char *err, size_t errlen),
+		   void *arg, char *err, size_t errlen);
+
 /* Cell helpers for row sources. */
 void cell_str(struct cell *c, const char *s);	/* NULL s: null */
 void cell_int(struct cell *c, int64_t v);

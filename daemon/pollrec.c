@@ -6,7 +6,7 @@
 
 #include "pollrec.h"
 
-static void
+void
 client_key_free(struct client_key *k)
 {
 	free(k->database);

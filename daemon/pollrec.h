@@ -26,6 +26,8 @@ struct client_key {
 	char *client_dn;
 	char *issuer_dn;
 };
+/* Frees the key's strings (not k itself). */
+void client_key_free(struct client_key *k);
 
 /*
  * One distinct client in one poll: one with new sessions (a poll lists

@@ -9,6 +9,13 @@
  *
  * A failing store (disk full, locked, read-only) reports the error and
  * changes nothing: the caller keeps the record and retries later.
+ *
+ * The store is the daemon's one owner of the database: no other module
+ * sees its connection or runs SQL on the file. This header is the poll
+ * path's contract (store.c opens, store_migrate.c migrates, store_fleet.c
+ * keeps the instance registry, store_poll.c applies a poll record,
+ * store_maint.c expires and checkpoints); store_hooks.h is the alert
+ * queue's (store_hooks.c).
  */
 #ifndef SSLHIST_STORE_H
 #define SSLHIST_STORE_H
@@ -16,8 +23,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <sqlite3.h>
 
 #include "pollrec.h"
 
@@ -35,7 +40,6 @@ struct store;
  */
 struct store *store_open(const char *path, char *err, size_t errlen);
 void store_close(struct store *s);
-sqlite3 *store_db(struct store *s);
 /* The last SQLite error, for logs. */
 const char *store_errmsg(struct store *s);
 

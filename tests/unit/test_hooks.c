@@ -58,6 +58,7 @@ wall_ms(void)
 
 struct fixture {
 	struct store *store;
+	sqlite3 *db;		/* the test's own connection, for checks */
 	struct config cfg;
 	int64_t retry[4];
 	int64_t instance;
@@ -91,6 +92,11 @@ fixture_open(struct fixture *f, long max_running, int64_t timeout_ms, size_t nre
 		fprintf(stderr, "store_open: %s\n", err);
 		exit(2);
 	}
+	if (sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		fprintf(stderr, "sqlite3_open_v2 %s: %s\n", path, sqlite3_errmsg(f->db));
+		exit(2);
+	}
+	sqlite3_busy_timeout(f->db, 1000);
 	f->instance = store_instance(f->store, "prod", "::1", 5432, "writer");
 	f->cfg.hook_timeout_ms = timeout_ms;
 	f->cfg.hook_max_running = max_running;
@@ -106,6 +112,7 @@ fixture_close(struct fixture *f)
 	strlist_free(&f->cfg.on_non_ssl);
 	strlist_free(&f->cfg.on_weak_tls);
 	strlist_free(&f->cfg.on_new_client);
+	sqlite3_close(f->db);
 	store_close(f->store);
 }
 
@@ -157,8 +164,8 @@ q_int(struct fixture *f, const char *sql)
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	if (sqlite3_prepare_v2(store_db(f->store), sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(store_db(f->store)));
+	if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(f->db));
 		return -2;
 	}
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -173,7 +180,7 @@ q_str(struct fixture *f, const char *sql)
 	sqlite3_stmt *st;
 	char *v = NULL;
 
-	if (sqlite3_prepare_v2(store_db(f->store), sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return NULL;
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
 		v = strdup((const char *)sqlite3_column_text(st, 0));
@@ -186,7 +193,7 @@ exec_sql(struct fixture *f, const char *sql)
 {
 	char *err = NULL;
 
-	if (sqlite3_exec(store_db(f->store), sql, NULL, NULL, &err) != SQLITE_OK) {
+	if (sqlite3_exec(f->db, sql, NULL, NULL, &err) != SQLITE_OK) {
 		fprintf(stderr, "%s: %s\n", sql, err);
 		check_failed++;
 	}

@@ -1,9 +1,10 @@
 /*
- * test_store.c: lib/store.c against a real SQLite file in a temporary
- * directory: creation modes, migrations, every table store_apply writes,
- * client identity, alerts, failures that must change nothing (locked,
- * read-only, full), expiry, a read-only reader in the file's group after the
- * writer stopped, and a fleet that polls 2000 times without growing the file.
+ * test_store.c: the store (daemon/store*.c) against a real SQLite file in
+ * a temporary directory: creation modes, migrations, every table
+ * store_apply writes, client identity, alerts, failures that must change
+ * nothing (locked, read-only, full), expiry, the hooks' queue
+ * (store_hooks.h), a read-only reader in the file's group after the writer
+ * stopped, and a fleet that polls 2000 times without growing the file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,10 @@
 #include "check.h"
 #include "migrations.h"
 #include "store.h"
+#include "store_hooks.h"
+/* White-box: the store's own connection, for its per-connection pragmas
+ * (busy_timeout, query_only, max_page_count) and its change counter. */
+#include "store_int.h"
 
 #define T0_S		INT64_C(1764316800)	/* an hour boundary */
 #define T0_MS		(T0_S * 1000)
@@ -354,7 +359,7 @@ test_open(const char *base, const char *path)
 		fprintf(stderr, "store_open: %s\n", err);
 		exit(1);
 	}
-	db = store_db(s);
+	db = s->db;
 	CHECK_INT(mode_of(dir), 0750);
 	CHECK_INT(mode_of(path), 0640);
 	CHECK_INT(q_int(db, "PRAGMA user_version"), migration_count);
@@ -376,11 +381,11 @@ test_open(const char *base, const char *path)
 	s = store_open(path, err, sizeof err);
 	CHECK(s != NULL);
 	if (s != NULL) {
-		CHECK_INT(q_int(store_db(s), "PRAGMA user_version"), migration_count);
-		CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM sqlite_schema "
+		CHECK_INT(q_int(s->db, "PRAGMA user_version"), migration_count);
+		CHECK_INT(q_int(s->db, "SELECT count(*) FROM sqlite_schema "
 			  "WHERE type = 'table' AND name = 'client_data'"), 1);
 		/* Schema 1's table is a view of the same name and columns. */
-		CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM sqlite_schema "
+		CHECK_INT(q_int(s->db, "SELECT count(*) FROM sqlite_schema "
 			  "WHERE type = 'view' AND name = 'client'"), 1);
 		store_close(s);
 	}
@@ -422,7 +427,7 @@ test_open_errors(const char *base)
 static void
 test_instances(struct store *s, int64_t *id1, int64_t *id2)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	int64_t keep[1];
 
 	*id1 = store_instance(s, "prod", "db1.example", 5432, "writer");
@@ -456,7 +461,7 @@ test_instances(struct store *s, int64_t *id1, int64_t *id2)
 static void
 apply_first(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int newc = 0;
 	size_t a, b, c;
@@ -542,7 +547,7 @@ apply_first(struct store *s, int64_t inst)
 static void
 apply_second(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int newc = 0;
 	size_t d;
@@ -596,7 +601,7 @@ apply_second(struct store *s, int64_t inst)
 static void
 apply_failed(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	/* Poll 3 fails. */
@@ -619,7 +624,7 @@ apply_failed(struct store *s, int64_t inst)
 static void
 apply_resets(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	/* Poll 4: back, counters reset on the server (no baseline: -1), and
@@ -657,7 +662,7 @@ apply_resets(struct store *s, int64_t inst)
 static void
 apply_next_hour(struct store *s, int64_t inst)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	/* Poll 5, the next hour, PostgreSQL < 14: missed stays NULL there. */
@@ -709,7 +714,7 @@ test_identity(struct store *s, int64_t inst)
 					     NULL, NULL };
 	static const struct tkey k_ab = { "x", "ident", "ab", "c", false, NULL, NULL, -1, NULL, NULL };
 	static const struct tkey k_a = { "x", "ident", "a", "bc", false, NULL, NULL, -1, NULL, NULL };
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int newc = 0;
 
@@ -764,7 +769,7 @@ test_hostile(struct store *s, int64_t inst)
 {
 	static const struct tkey k = { "d\x1b[2Jb", "u\xff\xfe\n", "line1\nline2\x1b]0;x\x07",
 		"10.0.0.66", true, "TLSv1.3", "hostile", 256, "CN=\x1b[31mred", "CN=\xc3" };
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 
 	for (int round = 0; round < 2; round++) {
@@ -818,7 +823,7 @@ now_s(void)
 static void
 test_failures(struct store *s, const char *path, int64_t inst)
 {
-	sqlite3 *db = store_db(s), *other;
+	sqlite3 *db = s->db, *other;
 	struct poll_record *r;
 	char *before;
 	double t;
@@ -884,7 +889,7 @@ test_failures(struct store *s, const char *path, int64_t inst)
 static void
 test_expire(struct store *s, int64_t inst, int64_t retired)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 	struct poll_record *r;
 	int64_t keep[1] = { inst };
 	int64_t clients = q_int(db, "SELECT count(*) FROM client");
@@ -972,7 +977,7 @@ open_as_group(const char *path)
 static void
 test_discovery(struct store *s)
 {
-	sqlite3 *db = store_db(s);
+	sqlite3 *db = s->db;
 
 	CHECK_INT(store_discovery(s, "aur", 100, NULL), 0);
 	CHECK_INT(store_discovery(s, "aur", 200, "discovery failed: boom"), 0);
@@ -1035,7 +1040,7 @@ test_growth(const char *base)
 	store_set_alerts(s, ALERT_NON_SSL | ALERT_NEW_CLIENT);
 	for (int i = 0; i < 2000; i++) {
 		bool first = i == 0;
-		int changes = sqlite3_total_changes(store_db(s));
+		int changes = sqlite3_total_changes(s->db);
 
 		/* As the daemon sends them: the sessions and counters once, then
 		 * polls that found nothing new. */
@@ -1062,38 +1067,138 @@ test_growth(const char *base)
 		/* Nothing new: the instance row and the hour's coverage, no row
 		 * per client or session. */
 		if (!first)
-			CHECK_INT(sqlite3_total_changes(store_db(s)) - changes, 2);
+			CHECK_INT(sqlite3_total_changes(s->db) - changes, 2);
 		if (i % 100 == 99)
 			store_checkpoint(s);	/* as the daemon's timer does */
 		if (i == 20) {
 			store_checkpoint(s);
-			pages = q_int(store_db(s), "PRAGMA page_count");
+			pages = q_int(s->db, "PRAGMA page_count");
 			size = size_of(path);
 		}
 		if (i == 250)
 			wal_early = size_of(wal);
 	}
 	store_checkpoint(s);
-	CHECK_INT(q_int(store_db(s), "PRAGMA page_count"), pages);
+	CHECK_INT(q_int(s->db, "PRAGMA page_count"), pages);
 	CHECK_INT(size_of(path), size);
-	CHECK_INT(size_of(path), pages * q_int(store_db(s), "PRAGMA page_size"));
-	limit = q_int(store_db(s), "PRAGMA journal_size_limit");
+	CHECK_INT(size_of(path), pages * q_int(s->db, "PRAGMA page_size"));
+	limit = q_int(s->db, "PRAGMA journal_size_limit");
 	CHECK(size_of(wal) <= limit);
 	CHECK_INT(size_of(wal), wal_early);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM client"), 3);
-	CHECK_INT(q_int(store_db(s), "SELECT sum(samples) FROM client"), 8000);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM client WHERE last_seen = "
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM client"), 3);
+	CHECK_INT(q_int(s->db, "SELECT sum(samples) FROM client"), 8000);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM client WHERE last_seen = "
 		  "(SELECT last_success FROM instance)"), 3);
-	CHECK(q_int(store_db(s), "SELECT missed_sessions FROM coverage LIMIT 1 OFFSET 5") == 0);
-	CHECK_INT(q_int(store_db(s), "SELECT sum(polls) FROM coverage"), 2000);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM coverage"), 17);
-	CHECK_INT(q_int(store_db(s), "SELECT count(*) FROM alert"), 4);
+	CHECK(q_int(s->db, "SELECT missed_sessions FROM coverage LIMIT 1 OFFSET 5") == 0);
+	CHECK_INT(q_int(s->db, "SELECT sum(polls) FROM coverage"), 2000);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM coverage"), 17);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM alert"), 4);
 	printf("growth: %lld pages, db %lld bytes, wal %lld bytes\n", (long long)pages, size,
 	       size_of(wal));
 	store_close(s);
 	free(dir);
 	free(path);
 	free(wal);
+}
+
+/* The hooks' queue, call by call (store_hooks.h), in a file of its own. */
+static void
+test_hook_queue(const char *base)
+{
+	char err[512], *dir = join(base, "hookq"), *path = join(dir, "history.db");
+	struct store *s = store_open(path, err, sizeof err);
+	const unsigned all = ALERT_NON_SSL | ALERT_NEW_CLIENT;
+	const int64_t at = T0_MS + 1000;
+	struct store_client c[4];
+	struct store_alert a[4];
+	struct store_hook_end e = { .outcome = "failed", .has_status = true, .exit_status = 1 };
+	struct poll_record *r;
+	int64_t inst;
+
+	CHECK(s != NULL);
+	if (s == NULL) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return;
+	}
+	inst = store_instance(s, "prod", "db1.example", 5432, "writer");
+	CHECK_INT(store_last_client(s), 0);
+	CHECK_INT(store_hooks_next_due(s, all), -1);
+	/* bob (non-SSL): non-ssl 1, new-client 2; alice: new-client 3. */
+	store_set_alerts(s, all);
+	r = rec_new(inst, at, true, 0);
+	rec_client(r, &K_B, "b.example", 1, 1);
+	rec_client(r, &K_A, NULL, 1, 1);
+	CHECK_INT(store_apply(s, r, NULL), 0);
+	poll_record_free(r);
+
+	/* The clients, as stored, in the order stored. */
+	CHECK_INT(store_last_client(s), 2);
+	CHECK_INT(store_clients_after(s, 0, c, 4), 2);
+	CHECK_STR(c[0].cluster, "prod");
+	CHECK_STR(c[0].instance, "db1.example:5432");
+	CHECK_STR(c[0].key.user, "bob");
+	CHECK_STR(c[0].client_hostname, "b.example");
+	CHECK(!c[0].key.ssl && c[0].key.tls_version == NULL && c[0].key.bits == -1);
+	CHECK_STR(c[1].key.user, "alice");
+	CHECK_STR(c[1].key.cipher, "TLS_AES_256_GCM_SHA384");
+	CHECK_INT(c[1].key.bits, 256);
+	CHECK_INT(c[1].first_seen, at / 1000);
+	CHECK_INT(c[1].sessions, 1);
+	store_client_clear(&c[0]);
+	store_client_clear(&c[1]);
+	CHECK_INT(store_clients_after(s, 1, c, 4), 1);
+	CHECK_INT(c[0].id, 2);
+	store_client_clear(&c[0]);
+
+	/* Due: by time, by mask, oldest first, at most max. */
+	CHECK_INT(store_hooks_next_due(s, all), at);
+	CHECK_INT(store_hooks_due(s, all, at - 1, a, 4), 0);
+	CHECK_INT(store_hooks_due(s, ALERT_NON_SSL, at, a, 4), 1);
+	CHECK_STR(a[0].event, "non-ssl");
+	CHECK_STR(a[0].client.key.user, "bob");
+	store_alert_clear(&a[0]);
+	CHECK_INT(store_hooks_due(s, all, at, a, 2), 2);
+	CHECK(a[0].id == 1 && a[1].id == 2);
+	CHECK_STR(a[1].event, "new-client");
+	store_alert_clear(&a[0]);
+	store_alert_clear(&a[1]);
+
+	/* A claim opens attempt 1, once; its end makes a retry due later. */
+	CHECK_INT(store_hooks_claim(s, 1, T0_S + 2), 1);
+	CHECK_INT(store_hooks_claim(s, 1, T0_S + 2), -1);
+	CHECK(strstr(store_errmsg(s), "no longer pending") != NULL);
+	CHECK_INT(q_int(s->db, "SELECT count(*) FROM alert_attempt"), 1);
+	e.alert_id = 1;
+	e.attempt = 1;
+	e.ended_at = T0_S + 3;
+	e.state = "pending";
+	e.next_attempt_ms = at + 5000;
+	CHECK_INT(store_hooks_end(s, &e), 0);
+	CHECK_STR(q_text(s->db, "SELECT outcome || ' ' || exit_status || ' ' || ended_at "
+		  "FROM alert_attempt"), "failed 1 1764316803");
+	CHECK_INT(store_hooks_due(s, ALERT_NON_SSL, at + 4999, a, 4), 0);
+	CHECK_INT(store_hooks_next_due(s, ALERT_NON_SSL), at + 5000);
+
+	/* A crash while alert 2 ran: its attempt is closed, it is due again. */
+	CHECK_INT(store_hooks_claim(s, 2, T0_S + 4), 1);
+	CHECK_INT(store_hooks_recover(s, at + 9000), 1);
+	CHECK_STR(q_text(s->db, "SELECT a.state || ' ' || t.outcome || ' ' || t.error FROM alert a "
+		  "JOIN alert_attempt t ON t.alert_id = a.id WHERE a.id = 2"),
+		  "pending failed interrupted by daemon restart");
+	CHECK_INT(store_hooks_recover(s, at + 9000), 0);
+
+	/* non-ssl loses its command: its pending alert fails, with a reason. */
+	CHECK_INT(store_hooks_sweep(s, ALERT_NEW_CLIENT, T0_S + 10), 1);
+	CHECK_STR(q_text(s->db, "SELECT a.state || ' ' || a.attempts || ' ' || t.error FROM alert a "
+		  "JOIN alert_attempt t ON t.alert_id = a.id AND t.attempt = 2 WHERE a.id = 1"),
+		  "failed 2 hook no longer configured");
+	CHECK_INT(store_hooks_sweep(s, ALERT_NEW_CLIENT, T0_S + 10), 0);
+	CHECK_INT(store_hooks_due(s, all, at + 9000, a, 4), 2);
+	store_alert_clear(&a[0]);
+	store_alert_clear(&a[1]);
+	store_close(s);
+	free(dir);
+	free(path);
 }
 
 /*
@@ -1125,7 +1230,7 @@ test_migrate_v1(const char *base)
 		fprintf(stderr, "store_open: %s\n", err);
 		return;
 	}
-	db = store_db(s);
+	db = s->db;
 	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 1"), 7);
 	CHECK_INT(q_int(db, "SELECT last_seen FROM client WHERE id = 1"), 200);
 	CHECK_INT(q_int(db, "SELECT samples FROM client WHERE id = 2"), 3);
@@ -1195,6 +1300,7 @@ main(void)
 	else
 		store_close(s);
 	test_growth(base);
+	test_hook_queue(base);
 	test_migrate_v1(base);
 	poll_record_free(NULL);
 	free(path);
