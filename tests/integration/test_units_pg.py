@@ -77,7 +77,7 @@ class Units(h.TestCase):
         cls.dir = h.subdir("units")
         cls.hosts = os.path.join(cls.dir, "hosts")
         with open(cls.hosts, "w") as f:
-            f.write("127.0.0.1 pg-tls.test pg-wrong.test %s\n" % ENDPOINT)
+            f.write("127.0.0.1 localhost pg-tls.test pg-wrong.test %s\n" % ENDPOINT)
 
     def script(self, name, body):
         path = os.path.join(self.dir, name)
@@ -162,6 +162,20 @@ class Units(h.TestCase):
         admin = "host=%s port=%d user=postgres dbname=flipdb" % (plain.sockdir, plain.port)
         self.run_program("pg_discover", PG_CONF=self.config("discover", clusters),
                          PG_ADMIN=admin)
+
+    def test_fleet(self):
+        port = self.plain.port
+        on = lambda db, **kv: dict({"host": "127.0.0.1", "port": port, "user": "monitor",
+                                    "dbname": db, "sslmode": "disable"}, **kv)
+        both = "127.0.0.1:%d, localhost:%d" % (port, port)
+        first = {"keep": on("keepdb"), "chg": on("chgdb"), "gone": on("gonedb"),
+                 "two": on("postgres", instances=both)}
+        second = {"keep": on("keepdb"), "chg": on("chgdb2"),
+                  "two": on("postgres", instances="127.0.0.1:%d" % port), "new": on("newdb")}
+        admin = "host=%s port=%d user=postgres dbname=postgres" % (self.plain.sockdir, port)
+        self.run_program("pg_fleet", PG_CONF=self.config("fleet1", first, interval="1s"),
+                         PG_CONF2=self.config("fleet2", second, interval="1s"),
+                         PG_DB=os.path.join(self.dir, "fleet.db"), PG_ADMIN=admin)
 
 
 if __name__ == "__main__":
