@@ -226,6 +226,9 @@ test_free_early(void)
 	discover_free(d);
 	pgloop_run_ms(200);
 	CHECK_INT(f.calls, 0);
+	if (f.calls)
+		fprintf(stderr, "  called: n=%zu error=\"%s\" first=%s\n", f.n, f.error,
+			f.n ? f.inst[0].host : "-");
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	evdns_base_free(dns, 1);
 }
