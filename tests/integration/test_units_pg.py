@@ -134,7 +134,8 @@ class Units(h.TestCase):
             "prefer_retry": on_tls(user="nomon", sslmode="prefer"),
             "prefer_plain": on_plain(sslmode="prefer"),
         }
-        out = self.run_program("pg_pgconn", PG_CONF=self.config("pgconn", clusters))
+        conf = self.config("pgconn", clusters)
+        out = self.run_program("pg_pgconn", PG_CONF=conf)
         # Every call refused by the state machine was logged at error with
         # the connection's identity and both states.
         self.assertMatches(r"plain/127\.0\.0\.1:%d: internal error: pgconn_query in "
@@ -142,8 +143,10 @@ class Units(h.TestCase):
         self.assertMatches(r"plain/127\.0\.0\.1:%d: internal error: connect in connection "
                            r"state ready \(a move to resolving\)" % plain.port, out)
         self.assertMatches(r"internal error: pgconn_prepare in connection state query", out)
+        out += self.run_program("pg_pgconn_password", PG_CONF=conf)
         self.assertNotIn(SECRET, out)
         self.assertNotIn(WRONG, out)
+        self.assertNotIn("not-the-password", out)
 
     def test_discover(self):
         plain = self.plain
