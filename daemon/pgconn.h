@@ -16,6 +16,11 @@
  * Callbacks run from the loop. Inside one, the owner may call
  * pgconn_query() or pgconn_close(), and pgconn_free() (deferred until the
  * callback returns).
+ *
+ * A call made in a state it does not belong to (pgconn_connect() while not
+ * closed, a query while not ready) is a bug in the caller: it is logged at
+ * error with the connection's identity and state, and the connection fails
+ * through `failed`, from inside the call.
  */
 #ifndef SSLHIST_PGCONN_H
 #define SSLHIST_PGCONN_H

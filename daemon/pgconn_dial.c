@@ -1,0 +1,272 @@
+/*
+ * pgconn_dial.c: a connection attempt up to READY. The name is resolved
+ * with evdns (never a blocking lookup), libpq gets host=NAME hostaddr=ADDRS
+ * (verify-full still checks NAME) and PQconnectPoll runs from socket
+ * events, on whatever socket libpq holds at each wait: it changes between
+ * calls (the next address, an sslmode=allow/prefer retry). The deadline is
+ * pgconn.c's, armed here for the whole attempt.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <openssl/ssl.h>
+
+#include "pgconn.h"
+#include "pgconn_int.h"
+
+#define MAX_KEYWORDS 64
+
+static bool
+is_ip_literal(const char *h)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+static void
+after_resolve(struct pgconn *pc)
+{
+	if (pc->password_command.n > 0)
+		pgc_start_password(pc);
+	else
+		pgc_start_libpq(pc);
+}
+
+/* Appends the addresses of res to pc->addrs (and the name as often to
+ * pc->hosts: libpq pairs the i-th host with the i-th hostaddr). */
+static size_t
+collect_addrs(struct pgconn *pc, const struct evutil_addrinfo *res)
+{
+	size_t n = 0, alen = 0, hlen = 0;
+
+	pc->addrs[0] = pc->hosts[0] = '\0';
+	for (const struct evutil_addrinfo *ai = res; ai && n < PGC_MAX_ADDRS; ai = ai->ai_next) {
+		char a[INET6_ADDRSTRLEN];
+		const void *src;
+
+		if (ai->ai_family == AF_INET)
+			src = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+		else if (ai->ai_family == AF_INET6)
+			src = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+		else
+			continue;
+		if (inet_ntop(ai->ai_family, src, a, sizeof(a)) == NULL)
+			continue;
+		alen += (size_t)snprintf(pc->addrs + alen, sizeof(pc->addrs) - alen, "%s%s",
+					 n ? "," : "", a);
+		hlen += (size_t)snprintf(pc->hosts + hlen, sizeof(pc->hosts) - hlen, "%s%s",
+					 n ? "," : "", pc->host);
+		n++;
+	}
+	return hlen >= sizeof(pc->hosts) ? 0 : n;
+}
+
+static void
+on_resolved(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct pgconn *pc = pgc_waiter_done(arg);
+	size_t n;
+
+	if (pc == NULL) {	/* cancelled */
+		if (res)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	pc->dnsreq = NULL;
+	if (!pgc_expect(pc, PGC_RESOLVING, "DNS answer")) {
+		if (res)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	if (err != 0) {
+		pgc_fail(pc, "could not resolve host name \"%s\": %s", pc->host,
+			 evutil_gai_strerror(err));
+		return;
+	}
+	n = collect_addrs(pc, res);
+	if (res)
+		evutil_freeaddrinfo(res);
+	if (n == 0) {
+		pgc_fail(pc, "could not resolve host name \"%s\": no usable address", pc->host);
+		return;
+	}
+	after_resolve(pc);
+}
+
+void
+pgconn_connect(struct pgconn *pc)
+{
+	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		.ai_protocol = IPPROTO_TCP };
+	struct waiter *w;
+	struct evdns_getaddrinfo_request *req;
+
+	if (!pgc_set_state(pc, PGC_RESOLVING, "connect"))
+		return;
+	pgc_arm_deadline(pc, pc->connect_timeout_ms);
+	pc->addrs[0] = pc->hosts[0] = '\0';
+	if (pc->host[0] == '/' || is_ip_literal(pc->host)) {
+		/* A socket directory or an address: nothing to resolve. */
+		if (pc->host[0] != '/')
+			snprintf(pc->addrs, sizeof(pc->addrs), "%s", pc->host);
+		snprintf(pc->hosts, sizeof(pc->hosts), "%s", pc->host);
+		after_resolve(pc);
+		return;
+	}
+	if ((w = pgc_waiter_new(pc)) == NULL) {
+		pgc_fail(pc, "out of memory");
+		return;
+	}
+	/* The callback may run before this returns (hosts file, cache); the
+	 * request is then NULL and the attempt has moved on. */
+	req = evdns_getaddrinfo(pc->dns, pc->host, NULL, &hints, on_resolved, w);
+	if (req != NULL)
+		pc->dnsreq = req;
+}
+
+/*
+ * The daemon's statement_timeout: a little under query_timeout, so the
+ * server ends a slow query before the daemon drops the connection.
+ */
+static long long
+statement_timeout_ms(const struct pgconn *pc)
+{
+	long long ms = pc->query_timeout_ms;
+
+	return ms > 2000 ? ms - 1000 : ms * 9 / 10;
+}
+
+/* Set by the daemon; the cluster's host/port are the endpoint, not this
+ * instance. */
+static bool
+daemon_keyword(const struct pgconn *pc, const char *k)
+{
+	return !strcmp(k, "host") || !strcmp(k, "port") || !strcmp(k, "hostaddr") ||
+	       !strcmp(k, "options") || !strcmp(k, "application_name") ||
+	       !strcmp(k, "fallback_application_name") || !strcmp(k, "connect_timeout") ||
+	       (pc->password && !strcmp(k, "password"));
+}
+
+/* The keywords and values of PQconnectStartParams; the strings live in
+ * pc and in buf (options, port, tcp_user_timeout). */
+struct dial_args {
+	const char *keys[MAX_KEYWORDS + 1], *vals[MAX_KEYWORDS + 1];
+	char options[2048], port[16], tcp_timeout[32];
+};
+
+static void
+build_args(struct pgconn *pc, struct dial_args *a)
+{
+	const char *user_options = pgc_kv_get(pc, "options");
+	size_t n = 0;
+
+	snprintf(a->port, sizeof(a->port), "%d", pc->port);
+	snprintf(a->options, sizeof(a->options), "%s%s-c statement_timeout=%lld",
+		 user_options ? user_options : "", user_options ? " " : "",
+		 statement_timeout_ms(pc));
+	snprintf(a->tcp_timeout, sizeof(a->tcp_timeout), "%lld", (long long)pc->query_timeout_ms);
+	for (size_t i = 0; i < pc->nkv && n < MAX_KEYWORDS - 12; i++) {
+		if (daemon_keyword(pc, pc->kv[i].key))
+			continue;
+		a->keys[n] = pc->kv[i].key;
+		a->vals[n++] = pc->kv[i].value;
+	}
+	a->keys[n] = "host", a->vals[n++] = pc->hosts;
+	if (pc->addrs[0])
+		a->keys[n] = "hostaddr", a->vals[n++] = pc->addrs;
+	a->keys[n] = "port", a->vals[n++] = a->port;
+	a->keys[n] = "application_name", a->vals[n++] = "sslhistd";
+	a->keys[n] = "options", a->vals[n++] = a->options;
+	if (pc->password)
+		a->keys[n] = "password", a->vals[n++] = pc->password;
+	if (!pgc_kv_get(pc, "keepalives_idle"))
+		a->keys[n] = "keepalives_idle", a->vals[n++] = "30";
+	if (!pgc_kv_get(pc, "tcp_user_timeout"))
+		a->keys[n] = "tcp_user_timeout", a->vals[n++] = a->tcp_timeout;
+	/* Try each address once; the daemon owns retries and backoff. */
+	if (!pgc_kv_get(pc, "target_session_attrs"))
+		a->keys[n] = "target_session_attrs", a->vals[n++] = "any";
+	a->keys[n] = NULL;
+	a->vals[n] = NULL;
+}
+
+void
+pgc_start_libpq(struct pgconn *pc)
+{
+	struct dial_args a;
+
+	if (!pgc_set_state(pc, PGC_CONNECTING, "start of libpq connection"))
+		return;
+	build_args(pc, &a);
+	pc->conn = PQconnectStartParams(a.keys, a.vals, 0);
+	pgc_forget_password(pc);
+	if (pc->conn == NULL) {
+		pgc_fail(pc, "out of memory");
+		return;
+	}
+	if (PQstatus(pc->conn) == CONNECTION_BAD) {
+		pgc_fail(pc, "%s", pgc_pq_error(pc->conn));
+		return;
+	}
+	PQsetnonblocking(pc->conn, 1);
+	/* libpq: behave as if PQconnectPoll had returned POLLING_WRITING. */
+	pgc_wait_socket(pc, EV_WRITE);
+}
+
+static void
+ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/*
+ * An idle connection keeps no TLS record buffers (about 34 KB each): a
+ * poll every few seconds reallocates them, a fleet of thousands of idle
+ * connections does not hold them all.
+ */
+static void
+release_tls_buffers(PGconn *conn)
+{
+	SSL *ssl = PQsslStruct(conn, "OpenSSL");
+
+	if (ssl != NULL)
+		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void
+pgc_connect_step(struct pgconn *pc)
+{
+	switch (PQconnectPoll(pc->conn)) {
+	case PGRES_POLLING_READING:
+		pgc_wait_socket(pc, EV_READ);
+		return;
+	case PGRES_POLLING_WRITING:
+		pgc_wait_socket(pc, EV_WRITE);
+		return;
+	case PGRES_POLLING_OK:
+		break;
+	case PGRES_POLLING_FAILED:
+	case PGRES_POLLING_ACTIVE:
+	default:
+		pgc_fail(pc, "%s", pgc_pq_error(pc->conn));
+		return;
+	}
+	pgc_disarm_deadline(pc);
+	if (!pgc_set_state(pc, PGC_READY, "connection established"))
+		return;
+	/* Notices (e.g. of the server shutting down) are not ours to print. */
+	PQsetNoticeProcessor(pc->conn, ignore_notice, NULL);
+	release_tls_buffers(pc->conn);
+	if (!pgc_wait_socket(pc, EV_READ))
+		return;
+	pgc_callback_connected(pc);
+}
