@@ -29,41 +29,42 @@ enum fscope {
 struct fview {
 	const struct rcluster *c;
 	int64_t now;
+	size_t i;
 };
 
 struct frule {
 	const char *name;
 	const char *severity;
 	enum fscope scope;
-	bool (*fires)(const struct fview *v, size_t i);
+	bool (*fires)(const struct fview *v);
 	/* The fact (FS_CLIENTS: about one client, `label` naming its kind, NULL
 	 * for its TLS version); the advice, if any, follows after ": ". */
-	void (*say)(FILE *f, const struct fview *v, size_t i);
+	void (*say)(FILE *f, const struct fview *v);
 	const char *advice;
 	enum rclients kind;	/* FS_CLIENTS */
 	const char *label;	/* FS_CLIENTS */
 };
 
-#define INST(v, i) (&(v)->c->inst[(i)])
+#define INST(v) (&(v)->c->inst[(v)->i])
 
 /* ---- conditions ---- */
 
 static bool
-non_ssl_clients(const struct fview *v, size_t i)
+non_ssl_clients(const struct fview *v)
 {
-	return INST(v, i)->non_ssl > 0;
+	return INST(v)->non_ssl > 0;
 }
 
 static bool
-weak_tls_clients(const struct fview *v, size_t i)
+weak_tls_clients(const struct fview *v)
 {
-	return INST(v, i)->weak_tls > 0;
+	return INST(v)->weak_tls > 0;
 }
 
 static bool
-old_ca(const struct fview *v, size_t i)
+old_ca(const struct fview *v)
 {
-	const struct rinst *in = INST(v, i);
+	const struct rinst *in = INST(v);
 	char ca[256];
 
 	return !in->retired && in->issuer != NULL &&
@@ -71,83 +72,77 @@ old_ca(const struct fview *v, size_t i)
 }
 
 static bool
-cert_soon(const struct fview *v, size_t i)
+cert_soon(const struct fview *v)
 {
-	const struct rinst *in = INST(v, i);
+	const struct rinst *in = INST(v);
 
 	return !in->retired && in->has_not_after && in->not_after < v->now + CERT_SOON_S;
 }
 
 static bool
-hidden_sessions(const struct fview *v, size_t i)
+hidden_sessions(const struct fview *v)
 {
-	return !INST(v, i)->retired && INST(v, i)->can_see_all == 0;
+	return !INST(v)->retired && INST(v)->can_see_all == 0;
 }
 
 static bool
-always(const struct fview *v, size_t i)
+always(const struct fview *v)
 {
 	(void)v;
-	(void)i;
 	return true;
 }
 
 static bool
-libpq_clients(const struct fview *v, size_t i)
+libpq_clients(const struct fview *v)
 {
-	(void)i;
 	return v->c->nlibpq > 0;
 }
 
 static bool
-discovery_failing(const struct fview *v, size_t i)
+discovery_failing(const struct fview *v)
 {
-	(void)i;
 	return v->c->disc.failures > 0;
 }
 
 static bool
-poll_gap(const struct fview *v, size_t i)
+poll_gap(const struct fview *v)
 {
-	return v->c->interval_ms > 0 && INST(v, i)->gap_ms > GAP_INTERVALS * v->c->interval_ms;
+	return v->c->interval_ms > 0 && INST(v)->gap_ms > GAP_INTERVALS * v->c->interval_ms;
 }
 
 static bool
-missed_sessions(const struct fview *v, size_t i)
+missed_sessions(const struct fview *v)
 {
-	return INST(v, i)->missed > 0;
+	return INST(v)->missed > 0;
 }
 
 static bool
-instance_failing(const struct fview *v, size_t i)
+instance_failing(const struct fview *v)
 {
-	return !INST(v, i)->retired && INST(v, i)->failures > 0;
+	return !INST(v)->retired && INST(v)->failures > 0;
 }
 
 static bool
-all_ssl(const struct fview *v, size_t i)
+all_ssl(const struct fview *v)
 {
-	(void)i;
 	return v->c->non_ssl == 0 && v->c->clients > 0;
 }
 
 static bool
-interval_known(const struct fview *v, size_t i)
+interval_known(const struct fview *v)
 {
-	(void)i;
 	return v->c->interval_ms > 0;
 }
 
 static bool
-interval_unknown(const struct fview *v, size_t i)
+interval_unknown(const struct fview *v)
 {
-	return !interval_known(v, i);
+	return !interval_known(v);
 }
 
 static bool
-missed_uncounted(const struct fview *v, size_t i)
+missed_uncounted(const struct fview *v)
 {
-	(void)i;
 	for (size_t k = 0; k < v->c->ninst; k++)
 		if (v->c->inst[k].missed_known)
 			return false;
@@ -155,9 +150,8 @@ missed_uncounted(const struct fview *v, size_t i)
 }
 
 static bool
-sessions_counted(const struct fview *v, size_t i)
+sessions_counted(const struct fview *v)
 {
-	(void)i;
 	return v->c->client_sessions > 0;
 }
 
@@ -172,27 +166,26 @@ retired_count(const struct rcluster *c)
 }
 
 static bool
-any_retired(const struct fview *v, size_t i)
+any_retired(const struct fview *v)
 {
-	(void)i;
 	return retired_count(v->c) > 0;
 }
 
 /* ---- texts ---- */
 
 static void
-say_old_ca(FILE *f, const struct fview *v, size_t i)
+say_old_ca(FILE *f, const struct fview *v)
 {
 	char ca[256];
 
-	fprintf(f, "%s presents a certificate of the old CA %s", INST(v, i)->name,
-		rdsca_name(INST(v, i)->issuer, ca, sizeof(ca)));
+	fprintf(f, "%s presents a certificate of the old CA %s", INST(v)->name,
+		rdsca_name(INST(v)->issuer, ca, sizeof(ca)));
 }
 
 static void
-say_cert_soon(FILE *f, const struct fview *v, size_t i)
+say_cert_soon(FILE *f, const struct fview *v)
 {
-	const struct rinst *in = INST(v, i);
+	const struct rinst *in = INST(v);
 	char t[32];
 
 	format_time(in->not_after, t);
@@ -201,16 +194,16 @@ say_cert_soon(FILE *f, const struct fview *v, size_t i)
 }
 
 static void
-say_hidden_sessions(FILE *f, const struct fview *v, size_t i)
+say_hidden_sessions(FILE *f, const struct fview *v)
 {
 	fprintf(f, "%s: the monitoring role cannot see other users' sessions, so the history "
-		"misses their clients", INST(v, i)->name);
+		"misses their clients", INST(v)->name);
 }
 
 static void
-say_verifying(FILE *f, const struct fview *v, size_t i)
+say_verifying(FILE *f, const struct fview *v)
 {
-	const struct count *d = &v->c->verifying[i];
+	const struct count *d = &v->c->verifying[v->i];
 
 	fprintf(f, "%lld SSL client%s %s, which verifies the server certificate by default "
 		"when TLS is on (pgjdbc with ssl=true, node-postgres)", (long long)d->n,
@@ -218,12 +211,11 @@ say_verifying(FILE *f, const struct fview *v, size_t i)
 }
 
 static void
-say_libpq(FILE *f, const struct fview *v, size_t i)
+say_libpq(FILE *f, const struct fview *v)
 {
 	const struct rcluster *c = v->c;
 	int64_t total = 0;
 
-	(void)i;
 	for (size_t k = 0; k < c->nlibpq; k++)
 		total += c->libpq[k].n;
 	fprintf(f, "%lld SSL client%s libpq-based (", (long long)total,
@@ -234,12 +226,11 @@ say_libpq(FILE *f, const struct fview *v, size_t i)
 }
 
 static void
-say_discovery(FILE *f, const struct fview *v, size_t i)
+say_discovery(FILE *f, const struct fview *v)
 {
 	const struct rcluster *c = v->c;
 	char at[32], ok[32];
 
-	(void)i;
 	format_time(c->disc.last_error_at, at);
 	if (c->disc.last_success > 0)
 		format_time(c->disc.last_success, ok);
@@ -252,70 +243,65 @@ say_discovery(FILE *f, const struct fview *v, size_t i)
 }
 
 static void
-say_poll_gap(FILE *f, const struct fview *v, size_t i)
+say_poll_gap(FILE *f, const struct fview *v)
 {
 	fprintf(f, "%s: successful polls were up to %.1f s apart, over %d intervals of %.1f s",
-		INST(v, i)->name, (double)INST(v, i)->gap_ms / 1000.0, GAP_INTERVALS,
+		INST(v)->name, (double)INST(v)->gap_ms / 1000.0, GAP_INTERVALS,
 		(double)v->c->interval_ms / 1000.0);
 }
 
 static void
-say_missed(FILE *f, const struct fview *v, size_t i)
+say_missed(FILE *f, const struct fview *v)
 {
 	fprintf(f, "%s: %lld session%s began and ended between two polls unseen",
-		INST(v, i)->name, (long long)INST(v, i)->missed, plural(INST(v, i)->missed));
+		INST(v)->name, (long long)INST(v)->missed, plural(INST(v)->missed));
 }
 
 static void
-say_failing(FILE *f, const struct fview *v, size_t i)
+say_failing(FILE *f, const struct fview *v)
 {
-	const struct rinst *in = INST(v, i);
+	const struct rinst *in = INST(v);
 
 	fprintf(f, "%s: failing, %lld consecutive failed polls, last error: %s", in->name,
 		(long long)in->failures, in->last_error ? in->last_error : "(none recorded)");
 }
 
 static void
-say_all_ssl(FILE *f, const struct fview *v, size_t i)
+say_all_ssl(FILE *f, const struct fview *v)
 {
 	(void)v;
-	(void)i;
 	fputs("every client seen uses SSL", f);
 }
 
 static void
-say_interval(FILE *f, const struct fview *v, size_t i)
+say_interval(FILE *f, const struct fview *v)
 {
-	(void)i;
 	fprintf(f, "polling interval %.1f s (%s)", (double)v->c->interval_ms / 1000.0,
 		strcmp(v->c->interval_source, "config") == 0 ? "from the configuration" :
 		"estimated from the polls recorded");
 }
 
 static void
-say_interval_unknown(FILE *f, const struct fview *v, size_t i)
+say_interval_unknown(FILE *f, const struct fview *v)
 {
 	(void)v;
-	(void)i;
 	fputs("polling interval unknown (no configuration names the cluster and too few polls "
 	      "to estimate it)", f);
 }
 
 static void
-say_missed_uncounted(FILE *f, const struct fview *v, size_t i)
+say_missed_uncounted(FILE *f, const struct fview *v)
 {
 	(void)v;
-	(void)i;
 	fputs("missed sessions cannot be counted here (PostgreSQL 13 or older, or not yet two "
 	      "polls of one instance)", f);
 }
 
 static void
-say_unseen(FILE *f, const struct fview *v, size_t i)
+say_unseen(FILE *f, const struct fview *v)
 {
 	const struct rcluster *c = v->c;
 
-	(void)i;
 	fprintf(f, "the next session comes from a client not yet recorded with a chance of "
 		"about %.2f%% (%lld client%s seen in one session only, of %lld session%s)",
 		100.0 * (double)c->one_session / (double)c->client_sessions,
@@ -324,11 +310,10 @@ say_unseen(FILE *f, const struct fview *v, size_t i)
 }
 
 static void
-say_retired(FILE *f, const struct fview *v, size_t i)
+say_retired(FILE *f, const struct fview *v)
 {
 	size_t n = retired_count(v->c);
 
-	(void)i;
 	fprintf(f, "%zu instance%s retired (no longer polled, history kept)", n,
 		n == 1 ? " is" : "s are");
 }
@@ -421,17 +406,17 @@ push(struct fresult *r, enum frule_id rule, size_t subject)
 int
 findings_eval(const struct rcluster *c, int64_t now, struct fresult *r)
 {
-	struct fview v = { c, now };
-	size_t first, end, i, k, n;
+	struct fview v = { c, now, 0 };
+	size_t first, end, k, n;
 
 	r->n = 0;
 	for (first = 0; first < FR_COUNT; first = end) {
 		for (end = first + 1; end < FR_COUNT && rules[end].scope == rules[first].scope; end++)
 			;
 		n = subjects(c, rules[first].scope);
-		for (i = 0; i < n; i++)
+		for (v.i = 0; v.i < n; v.i++)
 			for (k = first; k < end; k++)
-				if (rules[k].fires(&v, i) && !push(r, (enum frule_id)k, i))
+				if (rules[k].fires(&v) && !push(r, (enum frule_id)k, v.i))
 					return -1;
 	}
 	return 0;
@@ -513,7 +498,7 @@ int
 findings_write(struct fsink *s, const struct rcluster *c, int64_t now,
 	       const struct fresult *r)
 {
-	struct fview v = { c, now };
+	struct fview v = { c, now, 0 };
 	const struct frule *rule;
 	char *text;
 	size_t i, len;
@@ -531,7 +516,8 @@ findings_write(struct fsink *s, const struct rcluster *c, int64_t now,
 			s->failed = true;
 			continue;
 		}
-		rule->say(f, &v, r->v[i].subject);
+		v.i = r->v[i].subject;
+		rule->say(f, &v);
 		emit(s, rule, f, &text);
 	}
 	return 0;

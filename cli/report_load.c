@@ -531,9 +531,5 @@ report_free(struct report *r)
 	free(r->cl);
 	free(r->refs);
 	sqlite3_finalize(r->list_st);
-	r->cl = NULL;
-	r->ncl = 0;
-	r->refs = NULL;
-	r->nrefs = 0;
-	r->list_st = NULL;
+	memset(r, 0, sizeof(*r));
 }
