@@ -1,9 +1,11 @@
 /*
- * report.h: what `sslhist report` gathers per cluster (cmd_report.c) and
- * how it is written (report_out.c). Everything here is bounded by the
- * number of instances of one cluster and of distinct drivers and TLS
- * versions, never by the number of clients: clients are counted in SQL and
- * the ones a finding names are streamed.
+ * report.h: the model of `sslhist report`: what it gathers per cluster
+ * from the history (report_load.c) and how that is written (report_out.c);
+ * the findings drawn from the model are findings.h's. Everything here is
+ * bounded by the number of instances of one cluster and of distinct
+ * drivers and TLS versions, never by the number of clients: clients are
+ * counted in C over one pass and the ones a finding names are streamed
+ * (report_list_clients).
  */
 #ifndef SSLHIST_REPORT_H
 #define SSLHIST_REPORT_H
@@ -16,6 +18,8 @@
 
 #include "jsonw.h"
 #include "output.h"
+
+struct cli;
 
 #define SEV_CRITICAL "critical"
 #define SEV_WARNING "warning"
@@ -73,6 +77,64 @@ struct rcluster {
 		char *last_error;
 	} disc;
 };
+
+/* What the loader reads: the window (--since) and the cluster (--cluster). */
+struct report_query {
+	bool since_set;
+	int64_t since;		/* INT64_MIN without --since */
+	const char *cluster;	/* NULL: every cluster */
+};
+
+struct iref;
+
+/* The loaded report: the clusters, ordered by name, their instances by
+ * host and port. */
+struct report {
+	sqlite3 *db;
+	const struct report_query *q;
+	struct rcluster *cl;
+	size_t ncl;
+	struct iref *refs;	/* instance id -> cluster and instance, sorted */
+	size_t nrefs;
+	sqlite3_stmt *list_st;	/* report_list_clients */
+};
+
+/* The clients a finding names, one kind at a time. */
+enum rclients {
+	RC_NON_SSL = 0,		/* not over SSL */
+	RC_WEAK_TLS = 1,	/* TLS below 1.2 (ident_tls_weak) */
+};
+
+/* One client a finding names; the strings live until the callback returns. */
+struct rclient {
+	int64_t last_seen;
+	const char *user, *database, *application, *tls_version;
+	const char *addr;	/* NULL: the local socket */
+};
+
+/* Receives the clients report_list_clients reads. */
+struct rclient_cb {
+	void (*fn)(void *arg, const struct rclient *cl);
+	void *arg;
+};
+
+/* report_load.c */
+/*
+ * Reads the fleet, the discoveries, the coverage and the client counts of
+ * the history open in db into r, and picks each cluster's polling interval
+ * (from cli's configuration, else estimated). 0, or -1 after an error was
+ * printed; report_free() in both cases.
+ */
+int report_load(struct report *r, const struct cli *cli, sqlite3 *db, const struct report_query *q);
+/*
+ * Streams the clients of `kind` that instance `in` of cluster c saw in the
+ * window to cb, oldest first, in bounded batches: no read transaction
+ * stays open while cb writes. `want` is how many the count found; the walk
+ * stops there. 0, or -1 after an error was printed.
+ */
+int report_list_clients(struct report *r, const struct rcluster *c, const struct rinst *in,
+			enum rclients kind, int64_t want, const struct rclient_cb *cb);
+void report_free(struct report *r);
 
 /* The report's writer: JSON through jsonw, or a table for people. */
 struct rout {
