@@ -44,7 +44,8 @@ struct instance {
 	char name[IDENT_INSTANCE_NAME_MAX];
 	struct log_obj obj;
 
-	enum instance_state state;	/* changed by transition() only */
+	enum instance_state state;	/* set by set_state() only: through
+					 * transition(), or recover() */
 	int64_t state_since_mono;	/* when it entered `state` */
 	struct pgconn *pc;
 	struct event *timer;		/* pending in WAITING and IDLE only */
@@ -294,6 +295,8 @@ enter(struct instance *in, enum instance_state st)
 	}
 }
 
+/* Unchecked: for transition(), and for recover()'s way out of a state
+ * whose way the table does not know. */
 static void
 set_state(struct instance *in, enum instance_state st)
 {
