@@ -1,27 +1,36 @@
 /*
  * instance.h: the poller of one database instance.
  *
- * States, every transition in instance.c's step functions:
+ * States (inststate.h holds the table of allowed transitions):
  *
  *   WAITING --timer--> CONNECTING --connected--> FACTS --result-->
  *   PREPARING --result--> POLLING --result--> IDLE --timer--> POLLING ...
  *   any failure --> WAITING (connection dropped, error recorded,
  *                   reconnect after exponential backoff with jitter)
  *
+ * Every change of state goes through one function that checks it against
+ * the table: an impossible one, or an event that cannot happen in the
+ * current state (a timer, result, connection or failure the state does
+ * not wait for), is logged as an error with both states, and the instance
+ * drops its connection and reconnects after a backoff, as after a failure.
+ *
  * The connection stays open between polls, and the poll query is prepared
  * on it once (PREPARING). The live sessions stay in memory (tracker.h): a
- * poll decodes whole only the rows of sessions it did not know, and its
- * poll_record, handed to the writer, holds only what changed (new and ended
- * sessions, their clients, counters that moved). Failed attempts are
- * records too. A row that cannot be decoded (statrow.h) is skipped and
- * counted; each kind of bad row is logged once per instance. In --once mode an instance
- * makes one attempt, reports through `done` and stops (DONE).
+ * poll decodes whole only the rows of sessions it did not know
+ * (pollrec_build), and its poll_record, handed to the writer, holds only
+ * what changed (new and ended sessions, their clients, counters that
+ * moved). Failed attempts are records too. A row that cannot be decoded
+ * (statrow.h) is skipped and counted; each kind of bad row is logged once
+ * per instance. In --once mode an instance makes one attempt, reports
+ * through `done` and stops (DONE).
  */
 #ifndef SSLHIST_INSTANCE_H
 #define SSLHIST_INSTANCE_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "inststate.h"
 
 struct event_base;
 struct evdns_base;
@@ -30,9 +39,6 @@ struct cluster_cfg;
 struct store;
 struct writer;
 struct instance;
-
-enum instance_state { INST_WAITING, INST_CONNECTING, INST_FACTS, INST_PREPARING, INST_POLLING,
-	INST_IDLE, INST_DONE };
 
 /* What all instances share; owned by the daemon. */
 struct poller_env {
@@ -65,6 +71,7 @@ void instance_reconfigure(struct instance *in, const struct cluster_cfg *c);
 enum instance_state instance_state(const struct instance *in);
 bool instance_ok(const struct instance *in);	/* last attempt succeeded */
 bool instance_failing(const struct instance *in);	/* last attempt failed */
+/* Neither of them: no attempt has ended yet. */
 int64_t instance_id(const struct instance *in);
 const char *instance_host(const struct instance *in);
 int instance_port(const struct instance *in);

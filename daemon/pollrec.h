@@ -1,10 +1,11 @@
 /*
  * pollrec.h: the poll record, what one poll (or failed attempt) of one
- * instance produced, on its way from the poller to the store.
+ * instance produced, on its way from the poller to the store, and the one
+ * step that builds it from the server's rows.
  *
- * The one home of the poll path's types: built by the poller from the
- * server's rows, queued by the writer while the store fails, applied by
- * the store in one transaction, freed here.
+ * The one home of the poll path's types: built here (pollrec_build) from
+ * the poll query's result, queued by the writer while the store fails,
+ * applied by the store in one transaction, freed here.
  */
 #ifndef SSLHIST_POLLREC_H
 #define SSLHIST_POLLREC_H
@@ -12,6 +13,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "statrow.h"
+
+struct strlist;
+struct tracker;
 
 /* SPEC's client identity, as the server sent it (bytes, not escaped). */
 struct client_key {
@@ -119,5 +127,48 @@ void poll_record_free(struct poll_record *r);
 void instance_facts_free(struct instance_facts *f);
 /* Approximate heap bytes held, for the bound of the retry queue. */
 size_t poll_record_size(const struct poll_record *r);
+
+/* ---- rows -> poll record ---- */
+
+/* Sessions a poll asks for in full, at most (the rest the poll after). */
+#define POLLREC_WANT_MAX 64
+
+/* What the build needs besides the rows. */
+struct pollrec_ctx {
+	struct tracker *tracker;	/* the instance's live sessions and
+					 * counter baselines: updated */
+	int server_version;		/* PQserverVersion(): counters from 14 */
+	const struct strlist *exclude_users;	/* never recorded */
+	const struct strlist *exclude_databases;
+};
+
+/* What the build reports besides the record; the caller acts on it. */
+struct pollrec_out {
+	int64_t snapshot_us;		/* the 't' row: the statement's time
+					 * (server clock, Unix us); 0: none */
+	int32_t want[POLLREC_WANT_MAX];	/* sessions the next poll lists in
+					 * full ($4): met by identity only
+					 * ('o') but not known, or renamed */
+	size_t nwant;
+	uint64_t bad[STATROW_NERRORS];	/* rows skipped, by reason */
+};
+
+/*
+ * Turns the result of one poll (statquery.h's poll query, binary) into r,
+ * zeroed by the caller: the sessions the tracker did not know (new, or
+ * moved to another application_name) with their clients, the recorded
+ * sessions that ended, the database counters that changed (and the
+ * sessions missed since the previous poll), the databases dropped. Own
+ * sessions and excluded users and databases are tracked, never recorded.
+ * A row that cannot be decoded is skipped and counted in out->bad.
+ *
+ * Pure but for ctx->tracker, which it moves to this poll (tracker_begin
+ * ... tracker_counters_done); no I/O, no logging. Sets r's rows only:
+ * the instance, times, ok and facts are the caller's. Returns NULL, or
+ * what went wrong ("out of memory", a result of the wrong shape): r then
+ * holds what was built so far (free it) and the tracker may be part-way.
+ */
+const char *pollrec_build(const struct pollrec_ctx *ctx, const PGresult *res,
+			  struct poll_record *r, struct pollrec_out *out);
 
 #endif

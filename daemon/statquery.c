@@ -1,7 +1,12 @@
 /*
- * statquery.c: the version-adapted query texts (see statquery.h).
+ * statquery.c: the version-adapted query texts and the text of their
+ * parameters (see statquery.h).
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "statquery.h"
 
@@ -123,4 +128,68 @@ statq_discover(void)
 	       "FROM aurora_replica_status() "
 	       "WHERE session_id = 'MASTER_SESSION_ID' OR last_update_timestamp IS NULL "
 	       "OR last_update_timestamp >= now() - interval '5 minutes'";
+}
+
+const char *
+statq_time_param(char *buf, size_t len, int64_t us)
+{
+	time_t s = (time_t)(us / 1000000);
+	int64_t frac = us % 1000000;
+	struct tm tm;
+	size_t n;
+
+	if (us == 0)
+		return NULL;
+	if (frac < 0) {
+		frac += 1000000;
+		s--;
+	}
+	if (gmtime_r(&s, &tm) == NULL)
+		return NULL;
+	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%06lld+00", (long long)frac);
+	return buf;
+}
+
+const char *
+statq_pids_param(char *buf, size_t len, const int32_t *pids, size_t n)
+{
+	size_t k = 0;
+
+	if (len < STATQ_PIDS_MAX(n))
+		return NULL;
+	buf[k++] = '{';
+	for (size_t i = 0; i < n; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%s%d", i ? "," : "", (int)pids[i]);
+	buf[k++] = '}';
+	buf[k] = '\0';
+	return buf;
+}
+
+char *
+statq_text_array(const char *const *v, size_t n)
+{
+	size_t cap = 3, len = 0;
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * strlen(v[i]) + 3;
+	if ((out = malloc(cap)) == NULL)
+		return NULL;
+	out[len++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			out[len++] = ',';
+		/* An element in double quotes: escape '"' and '\\'. */
+		out[len++] = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				out[len++] = '\\';
+			out[len++] = *c;
+		}
+		out[len++] = '"';
+	}
+	out[len++] = '}';
+	out[len] = '\0';
+	return out;
 }

@@ -35,6 +35,9 @@
 #ifndef SSLHIST_STATQUERY_H
 #define SSLHIST_STATQUERY_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 enum statq_col {
 	STATQ_COL_KIND,			/* text 'a' session, 'd' database, 't' time */
 	STATQ_COL_PID,			/* int4 */
@@ -81,6 +84,19 @@ enum statq_col {
  * full all the same (sessions the daemon met as 'o' without knowing them).
  * Results: binary. */
 const char *statq_sessions(int version_num);
+
+/* The text of $2: Unix microseconds `us` as a timestamptz in UTC, into
+ * buf (STATQ_TIME_MAX bytes); NULL (SQL NULL) for 0: no previous poll. */
+#define STATQ_TIME_MAX 48
+const char *statq_time_param(char *buf, size_t len, int64_t us);
+/* The text of $4: an int4[] literal of n pids, into buf (STATQ_PIDS_MAX(n)
+ * bytes). */
+#define STATQ_PIDS_MAX(n) ((n) * 12 + 3)
+const char *statq_pids_param(char *buf, size_t len, const int32_t *pids, size_t n);
+
+/* The text of $1: a text[] literal of n strings; malloc'd, NULL when out
+ * of memory. */
+char *statq_text_array(const char *const *v, size_t n);
 
 enum statq_fact_col { STATQ_FACT_SERVER_VERSION, STATQ_FACT_SSL, STATQ_FACT_FORCE_SSL,
 	STATQ_FACT_CAN_SEE_ALL, STATQ_FACT_IS_AURORA, STATQ_FACT_SEARCH_PATH,

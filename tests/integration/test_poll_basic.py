@@ -181,25 +181,51 @@ class PollBasic(h.TestCase):
               % (polls, elapsed, polls / elapsed, cpu, 1000 * cpu / max(polls, 1), took))
 
     def test_4_missed_sessions_counted(self):
-        cfg = {"sslhistd": {"interval": "2s", "jitter": "0%"},
+        # Sessions that begin and end between two polls are never listed,
+        # yet pg_stat_database.sessions counts them: each session of a
+        # burst is either seen by a poll (a session of client "burst") or
+        # counted missed, and only once. Which of the two is timing; the
+        # sum is not, so the test waits for the sum, not for a window. The
+        # counter can trail the sessions a little (a backend flushes its
+        # statistics as it exits), hence a wait rather than one poll.
+        n = 50
+        cfg = {"sslhistd": {"interval": "1s", "jitter": "0%"},
                "cluster burst": h.cluster_for(self.a)}
         d = h.Daemon(cfg).start()
-        d.wait_polls("burst", 1, timeout=10)
-        d.wait_polls("burst", 1, timeout=5)     # right after a poll: ~2 s of room
-        took = h.burst(self.a, n=50, user="app2", dbname="appdb", sslmode="require",
+
+        def missed(where=""):
+            return d.query1("SELECT coalesce(sum(missed), 0) FROM missed_session m "
+                            "JOIN instance i ON i.id = m.instance_id "
+                            "WHERE cluster = 'burst'" + where)
+
+        def seen():
+            return sum(c["sessions"] for c in d.clients("burst")
+                       if c["application"] == "burst")
+
+        d.wait_polls("burst", 2, timeout=15)    # the counters have a baseline
+        missed0 = missed(" AND database = 'appdb'")
+        took = h.burst(self.a, n=n, user="app2", dbname="appdb", sslmode="require",
                        application_name="burst", hold_ms=20)
-        d.wait_polls("burst", 2, timeout=10)
-        missed = d.query1("SELECT coalesce(sum(missed_sessions), 0) FROM coverage v "
-                          "JOIN instance i ON i.id = v.instance_id WHERE cluster = 'burst'")
-        per_db = d.query1("SELECT coalesce(sum(missed), 0) FROM missed_session m "
-                          "JOIN instance i ON i.id = m.instance_id "
-                          "WHERE cluster = 'burst' AND database = 'appdb'")
+        got = d.wait(lambda: (lambda m, s: (m, s) if m + s >= n else None)(
+            missed(" AND database = 'appdb'") - missed0, seen()), 30,
+            "every burst session seen or counted missed")
+        d.wait_polls("burst", 2)                # and none counted twice since
+        per_db, sessions = missed(" AND database = 'appdb'") - missed0, seen()
+        coverage = d.query1("SELECT coalesce(sum(missed_sessions), 0) FROM coverage v "
+                            "JOIN instance i ON i.id = v.instance_id WHERE cluster = 'burst'")
         rc, _ = d.stop()
         self.assertEqual(rc, 0, d.log_text())
-        h.log("burst of 50 took %.2fs; missed_sessions=%s, appdb=%s" % (took, missed, per_db))
-        self.assertGreaterEqual(missed, 40, d.dump("coverage"))
-        self.assertLessEqual(missed, 50 + 5, d.dump("coverage"))
-        self.assertGreaterEqual(per_db, 40, d.dump("missed_session"))
+        h.log("burst of %d took %.2fs; missed in appdb %d (%d when all were accounted "
+              "for), seen %d; coverage.missed_sessions %d"
+              % (n, took, per_db, got[0], sessions, coverage))
+        # Other clients may come and go in appdb meanwhile: a small margin.
+        self.assertLessEqual(per_db + sessions, n + 5, d.dump("missed_session"))
+        # The sessions lived ~20 ms each, polls are 1 s apart: most were
+        # between polls (half is a wide margin for a loaded machine).
+        self.assertGreaterEqual(per_db, n // 2, d.dump("missed_session"))
+        # The hourly coverage counts the same missed sessions.
+        self.assertGreaterEqual(coverage, per_db, d.dump("coverage"))
+        self.assertLessEqual(coverage, per_db + missed0 + 5, d.dump("coverage"))
 
     def test_5_steady_fleet_does_not_grow(self):
         # SPEC section 6: a fleet where nothing changes must not grow the
