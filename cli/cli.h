@@ -1,5 +1,5 @@
 /*
- * cli.h: what the commands of sslhist share (SPEC section 4).
+ * cli.h: what the commands of sslhist share (docs/CONTRACT.md section 4).
  */
 #ifndef SSLHIST_CLI_H
 #define SSLHIST_CLI_H
@@ -13,7 +13,7 @@
 #include "histdb.h"
 #include "output.h"
 
-/* Exit codes of SPEC section 4. */
+/* Exit codes of docs/CONTRACT.md section 4. */
 #define EXIT_DONE	0
 #define EXIT_ERROR	1
 #define EXIT_USAGE	2
@@ -41,7 +41,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 int cli_bad_option(const char *cmd, int ch, int argc, char **argv);
 
 /* cli/common.c */
-/* Loads CONFIG if readable (SPEC 4); false after an error was printed. */
+/* Loads CONFIG if readable (docs/CONTRACT.md section 4); false after an error was printed. */
 bool cli_load_config(struct cli *c);
 /* Resolves and opens the database in `mode`; NULL after an error was
  * printed. *path (path may be NULL) gets the path opened, to be freed. */

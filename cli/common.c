@@ -13,7 +13,7 @@
 #include "parse.h"
 
 /*
- * SPEC 4: CONFIG counts "if readable". An unreadable default file is
+ * docs/CONTRACT.md section 4: CONFIG counts "if readable". An unreadable default file is
  * skipped silently (a reader in the database's group may not read the
  * daemon's configuration); one named with -c is an error. A readable file
  * that does not parse is an error when the database path depends on it,

@@ -1,5 +1,5 @@
 /*
- * report_out.c: writes the report as SPEC's JSON document or as a table
+ * report_out.c: writes the report as the JSON document of docs/CONTRACT.md section 4 or as a table
  * for people. Values from servers go through jsonw (JSON) or textesc
  * (table) and are never printed raw.
  */

@@ -1,5 +1,5 @@
 /*
- * hooks.h: the alert hooks of SPEC section 5.
+ * hooks.h: the alert hooks of docs/CONTRACT.md section 5.
  *
  * The store decides which (client, event) pairs fire, in the transaction
  * that first stores the client (table alert). This module runs them: at
@@ -20,7 +20,7 @@
  * daemon died therefore runs a second time: hooks should be idempotent.
  *
  * The hook's environment is exactly PATH=/usr/local/bin:/usr/bin:/bin and
- * SPEC's SSLHIST_* variables; a value that is NULL (a Unix-socket client's
+ * the SSLHIST_* variables of docs/CONTRACT.md section 5; a value that is NULL (a Unix-socket client's
  * address, a non-SSL client's TLS version and cipher) is the empty
  * string. Standard input is the client's JSON object as
  * `sslhist clients --format json` prints it, plus "event". stdout and

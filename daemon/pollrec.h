@@ -21,7 +21,7 @@
 struct strlist;
 struct tracker;
 
-/* SPEC's client identity, as the server sent it (bytes, not escaped). */
+/* The client identity (docs/CONTRACT.md section 3), as the server sent it (bytes, not escaped). */
 struct client_key {
 	char *database;
 	char *user;

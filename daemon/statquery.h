@@ -1,7 +1,7 @@
 /*
  * statquery.h: the SQL that sslhistd sends, adapted to the server version.
  *
- * The poll query returns what SPEC's query (pg_stat_activity joined with
+ * The poll query returns what the reference query (docs/CONTRACT.md section 3) (pg_stat_activity joined with
  * pg_stat_ssl) returns, at less cost to the monitored server: both views
  * call pg_stat_get_activity(NULL), so the join does that work twice; this
  * query reads it once and names database and role as the views do (a join

@@ -7,7 +7,7 @@
  * value is checked: its length for its type, numbers for their range, text
  * for embedded NUL bytes and a length cap. A row that fails a check is
  * rejected whole with the first reason (statrow_error): the caller skips
- * it; nothing of it is stored. Text is not checked for UTF-8: SPEC keeps the
+ * it; nothing of it is stored. Text is not checked for UTF-8: the contract keeps the
  * server's bytes, and readers escape them.
  *
  * Decoded text points into the caller's values (no copies; char * like

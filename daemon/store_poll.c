@@ -130,7 +130,7 @@ md_int(EVP_MD_CTX *md, bool present, int64_t v, int *ok)
 }
 
 /*
- * SPEC's client identity as a digest. The encoding is unambiguous (every
+ * The client identity (docs/CONTRACT.md section 3) as a digest. The encoding is unambiguous (every
  * field tagged and length-prefixed), so NULL and '' and shifted field
  * boundaries give different digests. Changing it splits every client.
  */

@@ -1,6 +1,6 @@
 /*
  * config.c: the configuration model of config.h: its [sslhistd] keys as
- * one typed table with their SPEC section 2 defaults, the value checks
+ * one typed table with their docs/CONTRACT.md section 2 defaults, the value checks
  * both kinds of section share, and config_load()/config_free().
  *
  * config_load() runs the steps of config_int.h: read the file
@@ -90,7 +90,7 @@ cfg_get_command(struct loader *ld, const struct entry *e, struct strlist *out)
 enum vtype { V_PATH, V_DURATION, V_PERCENT, V_LIST, V_COMMAND, V_INT, V_DURLIST,
 	     V_LOGLEVEL };
 
-/* The [sslhistd] keys with their SPEC defaults, parsed like written values. */
+/* The [sslhistd] keys with their documented defaults (docs/CONTRACT.md section 2), parsed like written values. */
 static const struct daemon_key {
 	const char *name;
 	enum vtype type;

@@ -1,5 +1,5 @@
 /*
- * config.h: the configuration file of SPEC section 2, parsed and validated.
+ * config.h: the configuration file of docs/CONTRACT.md section 2, parsed and validated.
  *
  * config_load() reads the whole file into a fresh struct config or fails
  * with one message naming file, line and key ("FILE:LINE: key 'k': why").

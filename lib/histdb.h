@@ -33,7 +33,7 @@ struct config;
 #define HISTDB_WRITE_BUSY_MS 10000
 
 /*
- * The database path of SPEC section 4: db_opt (--db), else $SSLHIST_DB,
+ * The database path of docs/CONTRACT.md section 4: db_opt (--db), else $SSLHIST_DB,
  * else `database` of cfg (may be NULL), else CONFIG_DEFAULT_DB. Returns a
  * fresh string, or NULL when out of memory.
  */

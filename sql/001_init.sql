@@ -33,7 +33,7 @@ CREATE TABLE instance (
 	UNIQUE (cluster, host, port)
 );
 
--- One row per client: SPEC's identity (cluster, instance, database, user,
+-- One row per client: the client identity of docs/CONTRACT.md section 3 (cluster, instance, database, user,
 -- application, client address, ssl, TLS version, cipher, bits, client DN,
 -- issuer DN). `ident` is a digest of that tuple (NULL-safe), so the unique
 -- key stays small and an upsert needs one index probe.

@@ -1,6 +1,6 @@
 /*
  * fuzz_command.c: the hook and password_command splitter, parse_command()
- * of lib/parse.c (SPEC section 5: blanks split, double quotes group, no
+ * of lib/parse.c (docs/CONTRACT.md section 5: blanks split, double quotes group, no
  * shell).
  *
  * An accepted command has an absolute first word and no control byte but

@@ -7,7 +7,7 @@
  * - a failure names FILE:LINE with a line of the file; a file with a NUL
  *   byte or a line longer than config.h allows never loads (libinih
  *   would cut it and read the rest as a new line);
- * - a loaded configuration keeps every promise of config.h and SPEC
+ * - a loaded configuration keeps every promise of config.h and docs/CONTRACT.md
  *   section 2 (interval >= 100ms, jitter <= 50%, ports 1..65535, one
  *   endpoint for discover, sslmode always set and valid, only libpq
  *   keywords, no application_name/hostaddr, absolute commands, unique

@@ -1,5 +1,5 @@
 /*
- * fuzz_output.c: what the query tool writes (SPEC section 4): the JSON
+ * fuzz_output.c: what the query tool writes (docs/CONTRACT.md section 4): the JSON
  * writer (lib/jsonw.c), the CSV writer (lib/csvw.c) and the rows of a
  * command as table, JSON and CSV (cli/output.c, over textesc and both
  * writers). The input describes a JSON document, CSV records and rows of

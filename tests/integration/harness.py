@@ -901,7 +901,7 @@ def write_config(path, cfg, mode=0o600):
 def cluster_for(server, user="monitor", dbname="postgres", sslmode=None, ca=None,
                 **extra):
     """A [cluster NAME] section polling `server`: verify-full against its CA
-    when it serves TLS, else sslmode=disable (written out, as SPEC wants)."""
+    when it serves TLS, else sslmode=disable (written out, as docs/CONTRACT.md section 2 wants)."""
     kv = {"host": server.host, "port": server.port, "user": user, "dbname": dbname}
     if sslmode is None:
         sslmode = "verify-full" if server.ssl else "disable"
@@ -1136,7 +1136,7 @@ class Daemon:
 
 
 # --------------------------------------------------------------------------
-# Secrets (SPEC section 7: no password in a log line, the database or any
+# Secrets (docs/CONTRACT.md section 7: no password in a log line, the database or any
 # output)
 
 # Every command and format of the query tool, as assert_secret_absent()

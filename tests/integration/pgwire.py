@@ -6,7 +6,7 @@ the proxy must read the protocol in clear) and a real PostgreSQL server. It
 relays every byte, except that it parses the server's messages and, in the
 results of the poll query, rewrites each DataRow through a mutator. The poll
 is recognised by its RowDescription alone: a result with columns named
-``pid`` and ``application_name`` (what the SPEC query returns, whatever its
+``pid`` and ``application_name`` (what the reference query returns, whatever its
 exact text, column order or other columns). Values are handled by what the
 RowDescription says (text or binary format, int4 or int8), never by the
 query text. CommandComplete's row count is fixed up to match.

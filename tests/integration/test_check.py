@@ -1,5 +1,5 @@
 """sslhistd's command line: --check, configuration errors, usage errors,
-start-up failures and their exit codes (SPEC section 3: 0, 64, 78, 1)."""
+start-up failures and their exit codes (docs/CONTRACT.md section 3: 0, 64, 78, 1)."""
 import os
 import re
 import stat
@@ -72,7 +72,7 @@ host = billing.example.internal
         h.assert_secret_absent(PASSWORD, texts=[r.stdout, r.stderr])
 
     def test_password_warning_by_mode(self):
-        # SPEC section 2: a password in a file that group OR others can
+        # docs/CONTRACT.md section 2: a password in a file that group OR others can
         # read warns and names the file; an owner-only file does not. The
         # same for a password in [defaults] only.
         defaults_only = ("[defaults]\npassword = %s\n\n[cluster a]\nhost = a.example\n"
@@ -192,7 +192,7 @@ host = billing.example.internal
         self.assertIn(db, r.stderr)
 
     def test_database_created_0640(self):
-        # SPEC section 6: the file is created 0640.
+        # docs/CONTRACT.md section 6: the file is created 0640.
         dbdir = h.subdir("dbmode", mode=0o750)
         db = os.path.join(dbdir, "history.db")
         path = self.conf("mode.conf", "[sslhistd]\nconnect_timeout = 1s\n\n"

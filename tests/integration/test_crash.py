@@ -15,7 +15,7 @@ run), lets it poll for a random time and kills it with SIGKILL. Then:
   when it starts; each (client, event) ran at most as many times as the
   store recorded attempts, no attempt follows a successful one, and an
   attempt the kill cut short shows as failed, "interrupted by daemon
-  restart" (SPEC: it runs once more).
+  restart" (docs/CONTRACT.md section 5: it runs once more).
 
 The random delays come from a seed printed at the start; set
 SSLHIST_CRASH_SEED to replay a failure.

@@ -1,4 +1,4 @@
-"""Alert hooks (SPEC section 5) with the real daemon, real PostgreSQL and real
+"""Alert hooks (docs/CONTRACT.md section 5) with the real daemon, real PostgreSQL and real
 hook programs.
 
 Servers: A (TLS) and C (ssl=off). The hook is tests' own program rec.py,
@@ -167,7 +167,7 @@ class Hooks(h.TestCase):
     # -- tests
 
     def test_env_argv_stdin_exact(self):
-        """A hook gets exactly SPEC's argv, environment and JSON on stdin."""
+        """A hook gets exactly the contract's argv, environment and JSON on stdin."""
         out = self.outdir()
         self.session(self.c, "rec-plain", "app2", "appdb")
         self.session(self.a, "rec-tls", "app3", "appdb", "require")
@@ -183,7 +183,7 @@ class Hooks(h.TestCase):
         self.assertEqual(sorted(x["env"][b"SSLHIST_EVENT"] for x in recs),
                          [b"new-client", b"non-ssl"], recs)
         for rec in recs + self.records(out, "rec-tls"):
-            # nothing else in the environment, in SPEC's order
+            # nothing else in the environment, in the contract's order
             self.assertEqual([e.split(b"=", 1)[0] for e in rec["env_list"]],
                              [b(k) for k in SPEC_ENV], rec["env_list"])
             self.assertEqual(rec["env"][b"PATH"], b"/usr/local/bin:/usr/bin:/bin")

@@ -192,7 +192,7 @@ class Install(h.TestCase):
             self.assertEqual(r.stderr, "")
             outs.append(r.stdout.replace(path, "CONFIG"))
         self.assertEqual(outs[0], outs[1], "a '#key = value' line is not the default")
-        # Every key of SPEC section 2's [sslhistd] table is there.
+        # Every key of docs/CONTRACT.md section 2's [sslhistd] table is there.
         for key in ("database", "interval", "jitter", "connect_timeout", "query_timeout",
                     "max_backoff", "exclude_users", "exclude_databases", "retention",
                     "on_non_ssl", "on_weak_tls", "on_new_client", "hook_timeout",

@@ -228,7 +228,7 @@ class PollBasic(h.TestCase):
         self.assertLessEqual(coverage, per_db + missed0 + 5, d.dump("coverage"))
 
     def test_5_steady_fleet_does_not_grow(self):
-        # SPEC section 6: a fleet where nothing changes must not grow the
+        # docs/CONTRACT.md section 6: a fleet where nothing changes must not grow the
         # file per poll. page_count read through the WAL is the database's
         # logical size, whether or not a checkpoint has run.
         cfg = dict(self.cfg)

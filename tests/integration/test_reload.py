@@ -1,4 +1,4 @@
-"""SIGHUP reload (SPEC section 3).
+"""SIGHUP reload (docs/CONTRACT.md section 3).
 
 Clusters added get connections, removed ones are closed (retired in the
 store, history kept), unchanged ones keep their connection and schedule,

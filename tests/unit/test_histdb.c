@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/histdb.c: the database path of SPEC 4 and opening in
+ * Unit tests of lib/histdb.c: the database path of docs/CONTRACT.md section 4 and opening in
  * either mode (missing file, foreign file, schema check, query_only for
  * reading, foreign_keys for writing, a path that needs URI escaping). Opening as a group member without the -wal
  * file is tested end to end in tests/integration/test_cli.py.
