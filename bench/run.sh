@@ -18,5 +18,5 @@ cmake -S . -B "$BUILD" -DSSLHIST_WERROR=ON >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target sslhistd sslhist >/dev/null
 # The floor: small C, the same warnings as the project.
 cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$(pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)" \
-	-I lib -o "$BUILD/bench-floor" bench/floor.c lib/statquery.c -lpq
+	-I daemon -o "$BUILD/bench-floor" bench/floor.c daemon/statquery.c -lpq
 exec $SUDO /usr/bin/python3 -u bench/perf_bench.py --build "$BUILD" "$@"
