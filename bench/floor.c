@@ -12,7 +12,7 @@
  * from /proc between "ready" and "done", so set-up costs are not counted.
  * `exec` is PQexec of the query text each time; `prepared` is PQprepare
  * once per connection, then PQexecPrepared; `ours` is sslhistd's own poll
- * query (lib/statquery.c) the way the daemon sends it, prepared with binary
+ * query (daemon/statquery.c) the way the daemon sends it, prepared with binary
  * results and the previous poll's time as $2, to tell the query's cost on
  * the server from the daemon's.
  */
