@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ident.h"
 #include "tracker.h"
 
 struct slot {
@@ -217,14 +218,6 @@ counter_find(struct tracker *t, uint32_t datid)
 	return NULL;
 }
 
-static bool
-same_reset(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
 int64_t
 tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions, const char *stats_reset,
 		 int64_t new_seen, bool *changed)
@@ -234,7 +227,7 @@ tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions, const char
 	char *reset;
 
 	*changed = true;
-	if (c != NULL && same_reset(c->stats_reset, stats_reset) && sessions == c->sessions) {
+	if (c != NULL && ident_str_eq(c->stats_reset, stats_reset) && sessions == c->sessions) {
 		/* The common poll: nothing began. No copy, nothing to store. */
 		c->gen = t->gen;
 		*changed = false;
@@ -257,7 +250,7 @@ tracker_count_db(struct tracker *t, uint32_t datid, int64_t sessions, const char
 		c = &t->ctr[t->nctr++];
 		c->datid = datid;
 		c->stats_reset = NULL;
-	} else if (same_reset(c->stats_reset, stats_reset) && sessions >= c->sessions) {
+	} else if (ident_str_eq(c->stats_reset, stats_reset) && sessions >= c->sessions) {
 		missed = sessions - c->sessions - new_seen;
 		/* A session that began after the snapshot of the counter but
 		 * before that of the activity list is seen early; never
