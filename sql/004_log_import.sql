@@ -1,0 +1,2 @@
+-- Schema 4: reserved for issue 12 (server logs imported: logged sessions, seen_by).
+-- Empty until that change lands; an empty migration only moves user_version.

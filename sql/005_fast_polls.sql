@@ -1,0 +1,2 @@
+-- Schema 5: reserved for issue 12 (fast polling: fast_polls per coverage hour).
+-- Empty until that change lands; an empty migration only moves user_version.

@@ -1,0 +1,2 @@
+-- Schema 6: reserved for issue 15 (clients behind PgBouncer: via).
+-- Empty until that change lands; an empty migration only moves user_version.
