@@ -108,8 +108,8 @@ say_unnamed(FILE *f, const struct dview *v)
 {
 	int64_t n = v->in->unnamed_missed;
 
-	fprintf(f, "%lld missed session%s no log named (began and ended between two polls; "
-		"their clients are not known)", (long long)n, plural(n));
+	fprintf(f, "%lld missed session%s, begun and ended between two polls, no log named",
+		(long long)n, plural(n));
 }
 
 static void
@@ -124,17 +124,17 @@ say_uncounted(FILE *f, const struct dview *v)
 	int ver = v->i->server_version_num;
 
 	if (ver > 0 && ver < 140000)
-		fprintf(f, "%s: missed sessions cannot be counted (PostgreSQL %d has no "
-			"pg_stat_database.sessions)", v->i->name, ver / 10000);
+		fprintf(f, "%s: PostgreSQL %d cannot count missed sessions", v->i->name,
+			ver / 10000);
 	else
-		fprintf(f, "%s: missed sessions not counted yet (fewer than two polls)",
+		fprintf(f, "%s: missed sessions not counted yet, fewer than two polls",
 			v->i->name);
 }
 
 static void
 say_failing(FILE *f, const struct dview *v)
 {
-	fprintf(f, "%s: failing (%lld polls in a row)", v->i->name, (long long)v->i->failures);
+	fprintf(f, "%s: failing, %lld polls in a row", v->i->name, (long long)v->i->failures);
 }
 
 static void
@@ -148,7 +148,7 @@ say_discovery(FILE *f, const struct dview *v)
 {
 	int64_t n = v->in->c->disc.failures;
 
-	fprintf(f, "instance discovery failing (%lld attempt%s in a row): new instances are "
+	fprintf(f, "instance discovery failing, %lld attempt%s in a row: new instances are "
 		"not polled", (long long)n, plural(n));
 }
 
@@ -219,12 +219,11 @@ say_unsafe(FILE *f, const struct dview *v)
 	const struct rcluster *c = v->in->c;
 	size_t k, n = 0;
 
-	fprintf(f, "%lld non-SSL client%s seen (", (long long)c->non_ssl, plural(c->non_ssl));
+	fprintf(f, "%lld non-SSL client%s", (long long)c->non_ssl, plural(c->non_ssl));
 	for (k = 0; k < c->ninst; k++)
 		if (c->inst[k].non_ssl > 0)
-			fprintf(f, "%s%s %lld", n++ ? ", " : "on ", c->inst[k].name,
-				(long long)c->inst[k].non_ssl);
-	fprintf(f, "): rds.force_ssl=1 would refuse %s", c->non_ssl == 1 ? "it" : "them");
+			fprintf(f, "%s%s", n++ ? ", " : " on ", c->inst[k].name);
+	fprintf(f, ": rds.force_ssl=1 would refuse %s", c->non_ssl == 1 ? "it" : "them");
 }
 
 static void
@@ -247,12 +246,12 @@ say_action(FILE *f, const struct dview *v)
 
 	for (size_t k = 0; k < c->nverifying; k++)
 		verifying += c->verifying[k].n;
-	fprintf(f, "%lld SSL client%s may verify the server certificate (a server does not "
-		"see sslmode", (long long)c->ssl, plural(c->ssl));
+	/* "may": a server never sees the client's sslmode. */
+	fprintf(f, "%lld SSL client%s may verify the server certificate", (long long)c->ssl,
+		plural(c->ssl));
 	if (verifying > 0)
-		fprintf(f, "; %lld use%s a driver that verifies by default", (long long)verifying,
-			verifying == 1 ? "s" : "");
-	fputs("): put the new CA in their trust store before the rotation", f);
+		fprintf(f, ", %lld with a driver that does by default", (long long)verifying);
+	fputs(": put the new CA in their trust store before the rotation", f);
 }
 
 static void

@@ -59,52 +59,48 @@ static const struct vcase cases[] = {
 	{ "only SSL clients, nothing in doubt: safe, action", 3, 3, 0, 1, 0, 0,
 	  { OK_INST("a:5432") }, 1, VF_SAFE, VROT_ACTION,
 	  { { F, "all 3 clients seen use SSL" },
-	    { R, "3 SSL clients may verify the server certificate (a server does not see "
-	      "sslmode; 1 uses a driver that verifies by default): put the new CA in their "
-	      "trust store before the rotation" } }, 2 },
+	    { R, "3 SSL clients may verify the server certificate, 1 with a driver that does "
+	      "by default: put the new CA in their trust store before the rotation" } }, 2 },
 	{ "one non-SSL client: unsafe, and ready", 1, 0, 1, 0, 0, 0,
 	  { { "a:5432", OLD, 1000, 0, 0, 1, true, 0, 150004, false, 1 } }, 1,
 	  VF_UNSAFE, VROT_READY,
-	  { { F, "1 non-SSL client seen (on a:5432 1): rds.force_ssl=1 would refuse it" },
+	  { { F, "1 non-SSL client on a:5432: rds.force_ssl=1 would refuse it" },
 	    { R, "no SSL client seen: a new server certificate breaks none" } }, 2 },
 	{ "decided values list no doubts", 5, 2, 3, 0, 0, 0,
 	  { { "a:1", OLD, 10, 0, 0, 1, true, 4, 150004, false, 2 },
 	    { "b:2", NOW - 3600, 10, 0, 0, 1, true, 0, 150004, false, 1 } }, 2,
 	  VF_UNSAFE, VROT_ACTION,
-	  { { F, "3 non-SSL clients seen (on a:1 2, b:2 1): rds.force_ssl=1 would refuse them" },
-	    { R, "2 SSL clients may verify the server certificate (a server does not see "
-	      "sslmode): put the new CA in their trust store before the rotation" } }, 2 },
+	  { { F, "3 non-SSL clients on a:1, b:2: rds.force_ssl=1 would refuse them" },
+	    { R, "2 SSL clients may verify the server certificate: put the new CA in their "
+	      "trust store before the rotation" } }, 2 },
 	{ "unnamed missed sessions: both unknown, said once for both", 2, 0, 0, 0, 0, 0,
 	  { { "a:5432", OLD, 1000, 0, 0, 1, true, 5, 150004, false, 0 } }, 1,
 	  VF_UNKNOWN, VROT_UNKNOWN,
-	  { { FR, "5 missed sessions no log named (began and ended between two polls; their "
-	      "clients are not known)" } }, 1 },
+	  { { FR, "5 missed sessions, begun and ended between two polls, no log named" } }, 1 },
 	{ "SSL clients and a miss: force_ssl unknown, rotation action", 2, 2, 0, 0, 0, 0,
 	  { { "a:5432", OLD, 1000, 0, 0, 1, true, 1, 150004, false, 0 } }, 1,
 	  VF_UNKNOWN, VROT_ACTION,
-	  { { R, "2 SSL clients may verify the server certificate (a server does not see "
-	      "sslmode): put the new CA in their trust store before the rotation" },
-	    { F, "1 missed session no log named (began and ended between two polls; their "
-	      "clients are not known)" } }, 2 },
+	  { { R, "2 SSL clients may verify the server certificate: put the new CA in their "
+	      "trust store before the rotation" },
+	    { F, "1 missed session, begun and ended between two polls, no log named" } }, 2 },
 	{ "PostgreSQL 13 cannot count misses", 1, 1, 0, 0, 0, 0,
 	  { { "old:5432", OLD, 1000, 0, 0, 1, false, 0, 130011, false, 0 } }, 1,
 	  VF_UNKNOWN, VROT_ACTION,
-	  { { R, "1 SSL client may verify the server certificate (a server does not see "
-	      "sslmode): put the new CA in their trust store before the rotation" },
-	    { F, "old:5432: missed sessions cannot be counted (PostgreSQL 13 has no "
-	      "pg_stat_database.sessions)" } }, 2 },
+	  { { R, "1 SSL client may verify the server certificate: put the new CA in their "
+	      "trust store before the rotation" },
+	    { F, "old:5432: PostgreSQL 13 cannot count missed sessions" } }, 2 },
 	{ "failing, blind, never polled, not yet counted: each said", 0, 0, 0, 0, 0, 0,
 	  { { "f:1", OLD, 100, 60, 60, 1, true, 0, 150004, false, 0 },
 	    { "b:2", OLD, 100, 0, 0, 0, false, 0, 150004, false, 0 },
 	    { "n:3", OLD, 0, 0, 0, -1, false, 0, 0, false, 0 } }, 3,
 	  VF_UNKNOWN, VROT_UNKNOWN,
 	  { { FR, "n:3: no successful poll in the history" },
-	    { FR, "f:1: failing (60 polls in a row)" },
+	    { FR, "f:1: failing, 60 polls in a row" },
 	    { FR, "b:2: the monitoring role cannot see other users' sessions" },
-	    { FR, "b:2: missed sessions not counted yet (fewer than two polls)" } }, 4 },
+	    { FR, "b:2: missed sessions not counted yet, fewer than two polls" } }, 4 },
 	{ "discovery failing", 0, 0, 0, 0, 3, 0,
 	  { OK_INST("a:5432") }, 1, VF_UNKNOWN, VROT_UNKNOWN,
-	  { { FR, "instance discovery failing (3 attempts in a row): new instances are not "
+	  { { FR, "instance discovery failing, 3 attempts in a row: new instances are not "
 	      "polled" } }, 1 },
 	{ "a history shorter than a day names the instance", 0, 0, 0, 0, 0, 0,
 	  { OK_INST("a:1"), { "new:2", NOW - 3600, 100, 0, 0, 1, true, 0, 150004, false, 0 } },
@@ -117,8 +113,8 @@ static const struct vcase cases[] = {
 	  { OK_INST("a:1"), { "gone:2", NOW - 60, 1, 1, 1, 0, true, 0, 130000, true, 0 } }, 2,
 	  VF_SAFE, VROT_ACTION,
 	  { { F, "the 1 client seen uses SSL" },
-	    { R, "1 SSL client may verify the server certificate (a server does not see "
-	      "sslmode): put the new CA in their trust store before the rotation" } }, 2 },
+	    { R, "1 SSL client may verify the server certificate: put the new CA in their "
+	      "trust store before the rotation" } }, 2 },
 };
 
 static void
