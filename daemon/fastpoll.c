@@ -49,6 +49,19 @@ fastpoll_period_ms(const struct fastpoll *f, const struct cluster_cfg *c)
 	return f->fast && enabled(c) ? c->fast_interval_ms : c->interval_ms;
 }
 
+int64_t
+fastpoll_delay_ms(const struct fastpoll *f, const struct cluster_cfg *c, double j,
+		  int64_t started_ms, int64_t now_ms, bool *fast)
+{
+	int64_t period = fastpoll_period_ms(f, c);
+	int64_t delay = started_ms + (int64_t)((double)period * (1 + j)) - now_ms;
+
+	*fast = period < c->interval_ms;
+	if (*fast && delay < period / 2)
+		delay = period / 2;
+	return delay;
+}
+
 bool
 fastpoll_describe(enum fastpoll_change ch, const struct cluster_cfg *c, int64_t missed,
 		  char *buf, size_t len)

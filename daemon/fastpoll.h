@@ -54,6 +54,17 @@ enum fastpoll_change fastpoll_reconfigure(struct fastpoll *f, const struct clust
 int64_t fastpoll_period_ms(const struct fastpoll *f, const struct cluster_cfg *c);
 
 /*
+ * The delay (ms) from now_ms to the next poll of an instance whose last
+ * poll started at started_ms (monotonic): the period times (1 + j) after
+ * that start, j being the jitter drawn in [-jitter, +jitter]; in fast mode
+ * at least half a fast_interval from now, so that a server that answers
+ * slower than fast_interval is not polled back to back. *fast says whether
+ * that poll is a fast one (for coverage.fast_polls).
+ */
+int64_t fastpoll_delay_ms(const struct fastpoll *f, const struct cluster_cfg *c, double j,
+			  int64_t started_ms, int64_t now_ms, bool *fast);
+
+/*
  * The log line of a change (none for FASTPOLL_SAME: returns false), e.g.
  * "fast polling: 3 missed sessions, polling every 1s until 10m pass
  * without one"; `missed` is what the poll that entered counted.

@@ -209,15 +209,14 @@ instance_overdue_ms(const struct instance *in, int64_t now_ms)
 /* ---- the schedule ---- */
 
 /* The next poll: interval (fast_interval in fast mode) after the last one
- * started, +- jitter as a share of that period. */
+ * started, +- jitter as a share of that period (fastpoll.h). */
 static int64_t
 poll_delay(struct instance *in)
 {
 	double j = in->env->cfg->jitter * (2 * jitter_uniform() - 1);
-	int64_t period = fastpoll_period_ms(&in->fast, in->cluster);
 
-	in->next_fast = period < in->cluster->interval_ms;
-	return in->poll_started_mono + (int64_t)((double)period * (1 + j)) - mono_ms();
+	return fastpoll_delay_ms(&in->fast, in->cluster, j, in->poll_started_mono, mono_ms(),
+				 &in->next_fast);
 }
 
 /* Exponential in the failures in a row, capped, with "equal jitter":

@@ -95,6 +95,49 @@ test_reconfigure(void)
 	CHECK_INT(fastpoll_period_ms(&f, &c), 500);
 }
 
+/* The delay: the period after the last start, jitter as its share; a fast
+ * poll waits at least half a fast_interval from now. */
+static void
+test_delay(void)
+{
+	static const struct {
+		bool fast;
+		double j;
+		int64_t started, now, want;
+		bool want_fast;
+	} cases[] = {
+		{ false, 0, 1000, 1500, 29500, false },		/* 30 s after the start */
+		{ false, 0.1, 1000, 1500, 32500, false },	/* +10% of 30 s */
+		{ false, -0.1, 1000, 1500, 26500, false },
+		{ false, 0, 0, 40000, -10000, false },		/* late: at once (arm() clamps) */
+		{ true, 0, 1000, 1100, 900, true },		/* 1 s after the start */
+		{ true, 0.1, 1000, 1100, 1000, true },		/* +10% of 1 s */
+		{ true, -0.1, 1000, 1100, 800, true },
+		{ true, 0, 1000, 1800, 500, true },		/* a slow poll: half a period */
+		{ true, 0, 1000, 9000, 500, true },		/* slower than fast_interval */
+	};
+	struct cluster_cfg c = { .interval_ms = 30000, .fast_interval_ms = 1000,
+		.fast_for_ms = 600000 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fastpoll f = { .fast = cases[i].fast };
+		bool fast = !cases[i].want_fast;
+
+		CHECK_INT(fastpoll_delay_ms(&f, &c, cases[i].j, cases[i].started, cases[i].now,
+					    &fast), cases[i].want);
+		CHECK(fast == cases[i].want_fast);
+	}
+	/* Fast mode with fast polling now off: a normal poll. */
+	c.fast_interval_ms = 0;
+	{
+		struct fastpoll f = { .fast = true };
+		bool fast = true;
+
+		CHECK_INT(fastpoll_delay_ms(&f, &c, 0, 0, 0, &fast), 30000);
+		CHECK(!fast);
+	}
+}
+
 static void
 test_describe(void)
 {
@@ -118,6 +161,7 @@ main(void)
 {
 	test_sequences();
 	test_reconfigure();
+	test_delay();
 	test_describe();
 	return check_done();
 }
