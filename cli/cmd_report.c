@@ -12,14 +12,17 @@
 #include "cli.h"
 #include "findings.h"
 #include "report.h"
+#include "verdict.h"
 
 static const char usage_text[] =
 	"usage: sslhist report [--since WHEN] [--cluster NAME] [--format table|json]\n"
 	"                      [--fail-on-non-ssl]\n"
 	"\n"
-	"Per cluster: instances, clients by SSL and TLS version, the server CAs and\n"
-	"certificate expiry, rds.force_ssl, the coverage of the history, and findings,\n"
-	"most severe first: what breaks on a CA rotation or with rds.force_ssl=1.\n"
+	"Per cluster: a verdict (force_ssl=safe|unsafe|unknown, rotation=ready|action|\n"
+	"unknown, with the reasons), instances, clients by SSL and TLS version, the\n"
+	"server CAs and certificate expiry, rds.force_ssl, the coverage of the history,\n"
+	"and findings, most severe first: what breaks on a CA rotation or with\n"
+	"rds.force_ssl=1.\n"
 	"\n"
 	"  --since WHEN       only clients seen since WHEN: a duration back from now\n"
 	"                     (7d) or a date or time (2026-11-01, RFC 3339)\n"
@@ -60,9 +63,16 @@ report_cluster(struct rctx *x, const struct rcluster *c, int64_t now)
 {
 	struct fsink sink = { x, sink_finding, sink_clients, false };
 	struct fresult r = { NULL, 0, 0 };
+	struct verdict_input vi = { c, now, x->rep.q->since, verdict_unnamed_missed(c) };
+	struct verdict vd;
 	int rc;
 
-	rout_cluster(&x->out, c);
+	if (verdict_eval(&vi, &vd) < 0) {
+		cli_error("%s: out of memory", c->name);
+		return -1;
+	}
+	rout_cluster(&x->out, c, &vd);
+	verdict_free(&vd);
 	if (findings_eval(c, now, &r) < 0) {
 		cli_error("%s: out of memory", c->name);
 		return -1;

@@ -20,6 +20,7 @@
 #include "output.h"
 
 struct cli;
+struct verdict;
 
 #define SEV_CRITICAL "critical"
 #define SEV_WARNING "warning"
@@ -48,6 +49,8 @@ struct rinst {
 	/* coverage within the window */
 	int64_t polls, failed, gap_ms, sessions, single, missed, max_hour_polls;
 	bool missed_known;
+	int64_t fast_polls;		/* polls at fast_interval, in the window */
+	int server_version_num;		/* 0: not known */
 };
 
 struct count {
@@ -146,7 +149,8 @@ struct rout {
 
 /* report_out.c */
 void rout_begin(struct rout *o, int64_t generated_at, bool since_set, int64_t since);
-void rout_cluster(struct rout *o, const struct rcluster *c);	/* up to findings */
+/* The cluster's counts and its verdict (verdict.h), up to its findings. */
+void rout_cluster(struct rout *o, const struct rcluster *c, const struct verdict *v);
 void rout_finding(struct rout *o, const char *severity, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void rout_cluster_end(struct rout *o);

@@ -41,7 +41,7 @@ struct iref {
 static const char fleet_sql[] =
 	"SELECT cluster, id, host, port, retired_at IS NOT NULL, cert_issuer, cert_not_after,"
 	" force_ssl, can_see_all_sessions, consecutive_failures, last_error, added_at,"
-	" last_attempt"
+	" last_attempt, server_version_num"
 	" FROM instance WHERE ?1 IS NULL OR cluster = ?1 ORDER BY cluster, host, port";
 
 static const char disc_sql[] =
@@ -53,7 +53,7 @@ static const char disc_sql[] =
 static const char cov_sql[] =
 	"SELECT instance_id, sum(polls), sum(failed_polls), max(largest_gap_ms), sum(sessions),"
 	" sum(single_poll_sessions), coalesce(sum(missed_sessions), 0), count(missed_sessions),"
-	" max(polls)"
+	" max(polls), sum(fast_polls)"
 	" FROM coverage WHERE hour > ?1 - 3600 GROUP BY instance_id";
 
 /*
@@ -157,6 +157,7 @@ read_instance(sqlite3_stmt *st, struct rinst *in)
 	in->added_at = sqlite3_column_int64(st, 11);
 	in->has_last_attempt = sqlite3_column_type(st, 12) != SQLITE_NULL;
 	in->last_attempt = sqlite3_column_int64(st, 12);
+	in->server_version_num = sqlite3_column_int(st, 13);
 	return in->name != NULL;
 }
 
@@ -279,6 +280,7 @@ load_coverage(struct report *x)
 		in->missed = sqlite3_column_int64(st, 6);
 		in->missed_known = sqlite3_column_int64(st, 7) > 0;
 		in->max_hour_polls = sqlite3_column_int64(st, 8);
+		in->fast_polls = sqlite3_column_int64(st, 9);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

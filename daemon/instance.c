@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <event2/event.h>
 
 #include "ident.h"
 #include "clock.h"
 #include "config.h"
+#include "fastpoll.h"
 #include "instance.h"
 #include "instfacts.h"
 #include "log.h"
@@ -60,6 +60,10 @@ struct instance {
 	struct tracker *tracker;
 	int64_t poll_started_mono;	/* the last poll's start: the next one
 					 * is due an interval after it */
+	struct fastpoll fast;		/* kept across reconnections and reloads */
+	bool poll_fast;			/* the running poll was due at
+					 * fast_interval; next_fast: the next one */
+	bool next_fast;
 	int64_t snapshot_us;		/* the server's time of the last
 					 * successful poll ('t' row); 0: none
 					 * yet, so every session comes in full */
@@ -83,25 +87,21 @@ static void transition(struct instance *in, enum instance_state to);
 
 static const struct pgconn_ops ops = { on_connected, on_result, on_failed };
 
-double
-jitter_uniform(void)
-{
-	static uint64_t s;
-
-	if (s == 0 && (getrandom(&s, sizeof(s), 0) != sizeof(s) || s == 0))
-		s = (uint64_t)mono_ms() | 1;
-	/* xorshift64*: plenty for spreading timers. */
-	s ^= s >> 12;
-	s ^= s << 25;
-	s ^= s >> 27;
-	return (double)((s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
 static void
 arm(struct instance *in, int64_t ms)
 {
 	in->timer_due_mono = mono_ms() + (ms > 0 ? ms : 0);
 	timer_add_ms(in->timer, ms);
+}
+
+/* Logs a change of fast mode (info). */
+static void
+note_fast(struct instance *in, enum fastpoll_change ch, int64_t missed)
+{
+	char msg[160];
+
+	if (fastpoll_describe(ch, in->cluster, missed, msg, sizeof(msg)))
+		olog(LVL_INFO, &in->obj, "%s", msg);
 }
 
 static void
@@ -185,6 +185,7 @@ instance_reconfigure(struct instance *in, const struct cluster_cfg *c)
 	in->obj.cluster = c->name;
 	pgconn_set_timeouts(in->pc, in->env->cfg->connect_timeout_ms,
 			    in->env->cfg->query_timeout_ms);
+	note_fast(in, fastpoll_reconfigure(&in->fast, in->cluster), 0);
 }
 
 enum instance_state instance_state(const struct instance *in) { return in->state; }
@@ -207,14 +208,15 @@ instance_overdue_ms(const struct instance *in, int64_t now_ms)
 
 /* ---- the schedule ---- */
 
-/* The next poll: interval after the last one started, +- jitter. */
+/* The next poll: interval (fast_interval in fast mode) after the last one
+ * started, +- jitter as a share of that period (fastpoll.h). */
 static int64_t
-poll_delay(const struct instance *in)
+poll_delay(struct instance *in)
 {
 	double j = in->env->cfg->jitter * (2 * jitter_uniform() - 1);
-	int64_t delay = (int64_t)((double)in->cluster->interval_ms * (1 + j));
 
-	return in->poll_started_mono + delay - mono_ms();
+	return fastpoll_delay_ms(&in->fast, in->cluster, j, in->poll_started_mono, mono_ms(),
+				 &in->next_fast);
 }
 
 /* Exponential in the failures in a row, capped, with "equal jitter":
@@ -242,6 +244,8 @@ start_poll(struct instance *in)
 		statq_pids_param(pids, sizeof(pids), in->want, in->nwant) };
 
 	in->nwant = 0;
+	in->poll_fast = in->next_fast;
+	in->next_fast = false;
 	in->poll_started_mono = mono_ms();
 	snprintf(margin, sizeof(margin), "%d milliseconds", OWN_MARGIN_MS);
 	pgconn_query_prepared(in->pc, STATQ_POLL_NAME, 4, params, 1);
@@ -254,6 +258,7 @@ static void
 drop_connection(struct instance *in)
 {
 	pgconn_close(in->pc);
+	in->next_fast = false;	/* the poll after a reconnection is no fast one */
 	instance_facts_free(in->unsent_facts);
 	in->unsent_facts = NULL;
 }
@@ -339,6 +344,7 @@ record_failure(struct instance *in, const char *error)
 	}
 	r->instance_id = in->id;
 	r->at_ms = wall_ms();
+	r->fast = in->state == INST_POLLING && in->poll_fast;
 	writer_submit(in->env->writer, r);
 }
 
@@ -550,6 +556,9 @@ poll_done(struct instance *in, const PGresult *res)
 	r->gap_ms = in->last_success_ms ? now - in->last_success_ms : 0;
 	r->facts = in->unsent_facts;
 	in->unsent_facts = NULL;
+	r->fast = in->poll_fast;
+	note_fast(in, fastpoll_after_poll(&in->fast, in->cluster, poll_record_missed(r),
+					  mono_ms()), poll_record_missed(r));
 	if (in->failures)
 		olog(LVL_INFO, &in->obj, "polling again after %u failed attempts", in->failures);
 	in->failures = 0;

@@ -89,7 +89,7 @@ int64_t instance_overdue_ms(const struct instance *in, int64_t now_ms);
 /* The `user` of every cluster as a text[] literal (own_users); malloc'd. */
 char *instance_own_users(const struct config *cfg);
 
-/* Random numbers for jitter (not for secrets). */
-double jitter_uniform(void);	/* [0, 1) */
+/* Random numbers for jitter: jitter_uniform(). */
+#include "jitter.h"
 
 #endif

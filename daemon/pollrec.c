@@ -95,6 +95,21 @@ poll_record_size(const struct poll_record *r)
 	return n;
 }
 
+int64_t
+poll_record_missed(const struct poll_record *r)
+{
+	bool counted = r->counters_known && r->baseline_known;
+	int64_t missed = 0;
+
+	for (size_t i = 0; r->counters_known && i < r->ncounters; i++) {
+		if (r->counters[i].missed >= 0) {
+			missed += r->counters[i].missed;
+			counted = true;
+		}
+	}
+	return counted ? missed : -1;
+}
+
 /* ---- building: client keys ---- */
 
 struct obs_index {		/* client key -> index into record->clients */

@@ -121,12 +121,17 @@ struct poll_record {
 					 * counters[] is empty */
 	uint32_t *dropped;		/* databases gone since the previous poll */
 	size_t ndropped;
+	bool fast;			/* a poll made at fast_interval */
 };
 void poll_record_free(struct poll_record *r);
 /* Frees facts and its strings (NULL is a no-op). */
 void instance_facts_free(struct instance_facts *f);
 /* Approximate heap bytes held, for the bound of the retry queue. */
 size_t poll_record_size(const struct poll_record *r);
+/* The sessions a successful poll counted missed (the sum over its
+ * counters), or -1 when it could count none (PostgreSQL 13 and older, no
+ * baseline yet). */
+int64_t poll_record_missed(const struct poll_record *r);
 
 /* ---- rows -> poll record ---- */
 

@@ -72,10 +72,11 @@ const char *const store_poll_sql[ST_COUNT] = {
 	    "WHERE id = ?1 AND live > 0",
 	[ST_COVERAGE] =
 	    "INSERT INTO coverage (instance_id, hour, polls, failed_polls, largest_gap_ms, "
-	    "sessions, single_poll_sessions, missed_sessions) "
-	    "VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7) "
+	    "sessions, single_poll_sessions, missed_sessions, fast_polls) "
+	    "VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) "
 	    "ON CONFLICT (instance_id, hour) DO UPDATE SET "
 	    "polls = polls + 1, failed_polls = failed_polls + excluded.failed_polls, "
+	    "fast_polls = fast_polls + excluded.fast_polls, "
 	    "largest_gap_ms = max(largest_gap_ms, excluded.largest_gap_ms), "
 	    "sessions = sessions + excluded.sessions, "
 	    "single_poll_sessions = single_poll_sessions + excluded.single_poll_sessions, "
@@ -392,26 +393,20 @@ static int
 apply_coverage(struct store *s, const struct poll_record *r)
 {
 	sqlite3_stmt *st = st_get(s, ST_COVERAGE);
-	int64_t single = 0, missed = 0, begun = 0;
-	bool counted = r->counters_known && r->baseline_known;
+	int64_t single = 0, missed = poll_record_missed(r), begun = 0;
 
 	for (size_t i = 0; i < r->n_ended; i++)
 		single += r->ended_sessions[i].single_poll && !r->ended_sessions[i].moved;
 	for (size_t i = 0; i < r->n_new; i++)
 		begun += !r->new_sessions[i].moved;
-	for (size_t i = 0; r->counters_known && i < r->ncounters; i++) {
-		if (r->counters[i].missed >= 0) {
-			missed += r->counters[i].missed;
-			counted = true;
-		}
-	}
 	st_int(s, st, 1, r->instance_id);
 	st_int(s, st, 2, hour_of(r));
 	st_int(s, st, 3, !r->ok);
 	st_int(s, st, 4, r->ok && r->gap_ms > 0 ? r->gap_ms : 0);
 	st_int(s, st, 5, begun);
 	st_int(s, st, 6, single);
-	st_int_or_null(s, st, 7, counted, missed);
+	st_int_or_null(s, st, 7, missed >= 0, missed);
+	st_int(s, st, 8, r->fast);
 	return st_run(s, st, "update coverage");
 }
 

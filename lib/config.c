@@ -51,6 +51,17 @@ cfg_get_duration(struct loader *ld, const struct entry *e, int64_t min_ms,
 }
 
 int
+cfg_get_duration_off(struct loader *ld, const struct entry *e, int64_t min_ms,
+		     const char *min_text, int64_t *out)
+{
+	if (strcmp(e->value, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return cfg_get_duration(ld, e, min_ms, min_text, out);
+}
+
+int
 cfg_get_list(struct loader *ld, const struct entry *e, struct strlist *out)
 {
 	struct strlist l = { NULL, 0 };
@@ -88,7 +99,7 @@ cfg_get_command(struct loader *ld, const struct entry *e, struct strlist *out)
 /* ---- [sslhistd] ---- */
 
 enum vtype { V_PATH, V_DURATION, V_PERCENT, V_LIST, V_COMMAND, V_INT, V_DURLIST,
-	     V_LOGLEVEL };
+	     V_LOGLEVEL, V_DURATION_OFF };
 
 /* The [sslhistd] keys with their documented defaults (docs/CONTRACT.md section 2), parsed like written values. */
 static const struct daemon_key {
@@ -116,6 +127,8 @@ static const struct daemon_key {
 	{ "hook_max_running", V_INT, offsetof(struct config, hook_max_running), "4", 1, 64, NULL },
 	{ "hook_retry", V_DURLIST, offsetof(struct config, hook_retry_ms), "30s, 2m, 10m, 1h, 6h", 1, 0, NULL },
 	{ "log_level", V_LOGLEVEL, offsetof(struct config, log_level), "info", 0, 0, NULL },
+	{ "fast_interval", V_DURATION_OFF, offsetof(struct config, fast_interval_ms), "1s", 100, 0, "100ms" },
+	{ "fast_for", V_DURATION, offsetof(struct config, fast_for_ms), "10m", 1, 0, "1ms" },
 };
 
 static int
@@ -144,6 +157,9 @@ set_daemon_value(struct loader *ld, struct config *cfg, const struct daemon_key 
 		return 0;
 	case V_DURATION:
 		return cfg_get_duration(ld, e, k->min, k->min_text, (int64_t *)(void *)(base + k->off));
+	case V_DURATION_OFF:
+		return cfg_get_duration_off(ld, e, k->min, k->min_text,
+					    (int64_t *)(void *)(base + k->off));
 	case V_PERCENT:
 		if ((why = parse_percent(e->value, &pct)) != NULL) {
 			BAD(ld, e, "percentage", why);

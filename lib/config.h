@@ -62,6 +62,8 @@ struct cluster_cfg {
 	size_t ninstances;
 	int64_t discover_interval_ms;
 	int64_t interval_ms;		/* own, or the daemon-wide value */
+	int64_t fast_interval_ms;	/* own, or the daemon-wide value; 0: off */
+	int64_t fast_for_ms;		/* own, or the daemon-wide value */
 	struct strlist exclude_users;	/* own, or the daemon-wide value */
 	struct strlist password_command;	/* argv; n == 0 when none */
 };
@@ -85,6 +87,8 @@ struct config {
 	int64_t *hook_retry_ms;
 	size_t n_hook_retry;
 	int log_level;			/* enum log_level */
+	int64_t fast_interval_ms;	/* 0: off (fast polling never) */
+	int64_t fast_for_ms;
 	struct cluster_cfg *clusters;
 	size_t nclusters;
 };

@@ -4,7 +4,8 @@
  * A cluster section holds libpq connection keywords (checked against the
  * list libpq itself gives, with the values sslhist relies on validated:
  * host, port, sslmode, options) and sslhist's own keys (instances,
- * discover_interval, interval, exclude_users, password_command). A
+ * discover_interval, interval, fast_interval, fast_for, exclude_users,
+ * password_command). A
  * cluster is [defaults] overlaid with its own section; its instances are
  * the listed ones, or its host:port.
  */
@@ -155,6 +156,12 @@ cfg_cluster_entry(struct loader *ld, struct sect_vals *sv, const struct entry *e
 	} else if (strcmp(e->key, "interval") == 0) {
 		sv->interval = e;
 		return cfg_get_duration(ld, e, 100, "100ms", &ms);
+	} else if (strcmp(e->key, "fast_interval") == 0) {
+		sv->fast_interval = e;
+		return cfg_get_duration_off(ld, e, 100, "100ms", &ms);
+	} else if (strcmp(e->key, "fast_for") == 0) {
+		sv->fast_for = e;
+		return cfg_get_duration(ld, e, 1, "1ms", &ms);
 	} else if (strcmp(e->key, "exclude_users") == 0) {
 		sv->exclude_users = e;
 		if (cfg_get_list(ld, e, &tmp) == -1)
@@ -284,6 +291,14 @@ build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
 	c->interval_ms = cfg->interval_ms;
 	if ((e = PICK(own, def, interval)) != NULL)
 		(void)parse_duration_ms(e->value, &c->interval_ms);
+	c->fast_interval_ms = cfg->fast_interval_ms;
+	if ((e = PICK(own, def, fast_interval)) != NULL && strcmp(e->value, "off") == 0)
+		c->fast_interval_ms = 0;
+	else if (e != NULL)
+		(void)parse_duration_ms(e->value, &c->fast_interval_ms);
+	c->fast_for_ms = cfg->fast_for_ms;
+	if ((e = PICK(own, def, fast_for)) != NULL)
+		(void)parse_duration_ms(e->value, &c->fast_for_ms);
 	if ((e = PICK(own, def, exclude_users)) != NULL) {
 		if (cfg_get_list(ld, e, &c->exclude_users) == -1)
 			return -1;

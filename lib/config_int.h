@@ -47,6 +47,8 @@ struct sect_vals {
 	const struct entry *instances;
 	const struct entry *discover_interval;
 	const struct entry *interval;
+	const struct entry *fast_interval;
+	const struct entry *fast_for;
 	const struct entry *exclude_users;
 	const struct entry *password_command;
 };
@@ -85,6 +87,9 @@ int cfg_read(struct loader *ld);
 /* At least min_ms (min_text says it in the message). */
 int cfg_get_duration(struct loader *ld, const struct entry *e, int64_t min_ms,
 		     const char *min_text, int64_t *out);
+/* "off" is 0; else as cfg_get_duration. */
+int cfg_get_duration_off(struct loader *ld, const struct entry *e, int64_t min_ms,
+			 const char *min_text, int64_t *out);
 /* Replaces *out. */
 int cfg_get_list(struct loader *ld, const struct entry *e, struct strlist *out);
 /* Replaces *out; an empty value is no command (n == 0). */

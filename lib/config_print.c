@@ -19,24 +19,6 @@
 #include "log.h"
 #include "parse.h"
 
-/* The largest unit that states ms exactly: 90000 -> "90s", 300000 -> "5m". */
-static void
-format_duration(int64_t ms, char *buf, size_t len)
-{
-	static const struct { const char *unit; int64_t ms; } units[] = {
-		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (ms != 0 && ms % units[i].ms == 0) {
-			snprintf(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
-			return;
-		}
-	}
-	snprintf(buf, len, "%lldms", (long long)ms);
-}
-
 static void
 print_endpoint(FILE *out, const struct endpoint *ep)
 {
@@ -119,6 +101,14 @@ print_cluster(const struct cluster_cfg *c, FILE *out)
 	print_instances(c, out);
 	format_duration(c->interval_ms, d2, sizeof(d2));
 	fprintf(out, "  interval %s\n", d2);
+	if (c->fast_interval_ms > 0) {
+		format_duration(c->fast_interval_ms, d2, sizeof(d2));
+		fprintf(out, "  fast_interval %s", d2);
+		format_duration(c->fast_for_ms, d2, sizeof(d2));
+		fprintf(out, ", fast_for %s\n", d2);
+	} else {
+		fprintf(out, "  fast_interval off\n");
+	}
 	print_list(out, "  exclude_users", &c->exclude_users);
 	for (i = 0; i < c->nconn; i++) {
 		secret = strcmp(c->conn[i].key, "password") == 0;

@@ -557,3 +557,21 @@ format_time(int64_t t, char buf[32])
 	memcpy(buf, wide, n);
 	buf[n] = '\0';
 }
+
+/* The largest unit that states ms exactly: 90000 -> "90s", 300000 -> "5m". */
+void
+format_duration(int64_t ms, char *buf, size_t len)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, len, "%lldms", (long long)ms);
+}
