@@ -79,3 +79,15 @@ def command(version, prog, args, tmpdir):
     return (["unshare", "--mount", "--propagation", "private", "--",
              "sh", "-c", _ENTER, "pgchroot", root(version), tmpdir,
              "/usr/lib/postgresql/%d/bin/%s" % (version, prog)] + list(args))
+
+
+def skip_reason(version):
+    """Why a test of `version` may be skipped here, or None if it must run.
+
+    The host's 15 always runs. 13 and 17 skip only while SSLHIST_PG_CHROOTS
+    is unset (a developer machine without chroots); when it is set (CI sets
+    it), a missing chroot is a failure, not a skip: root() raises."""
+    if version == HOST_VERSION or configured():
+        return None
+    return ("PostgreSQL %d not tested: %s is unset (build the chroots with "
+            "scripts/pgchroot.sh and set it, see README.md, \"Tests and figures\")" % (version, ENV))
