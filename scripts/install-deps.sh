@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libpq-dev libevent-dev libsqlite3-dev libsystemd-dev libssl-dev libinih-dev
 postgresql-15 postgresql-client-15 openssl python3 sqlite3 iproute2 nftables util-linux
-systemd groff-base valgrind"
+systemd groff-base valgrind debootstrap"
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=
