@@ -88,7 +88,7 @@ cfg_get_command(struct loader *ld, const struct entry *e, struct strlist *out)
 /* ---- [sslhistd] ---- */
 
 enum vtype { V_PATH, V_DURATION, V_PERCENT, V_LIST, V_COMMAND, V_INT, V_DURLIST,
-	     V_LOGLEVEL };
+	     V_LOGLEVEL, V_LISTEN };
 
 /* The [sslhistd] keys with their documented defaults (docs/CONTRACT.md section 2), parsed like written values. */
 static const struct daemon_key {
@@ -116,6 +116,7 @@ static const struct daemon_key {
 	{ "hook_max_running", V_INT, offsetof(struct config, hook_max_running), "4", 1, 64, NULL },
 	{ "hook_retry", V_DURLIST, offsetof(struct config, hook_retry_ms), "30s, 2m, 10m, 1h, 6h", 1, 0, NULL },
 	{ "log_level", V_LOGLEVEL, offsetof(struct config, log_level), "info", 0, 0, NULL },
+	{ "metrics_listen", V_LISTEN, offsetof(struct config, metrics_listen), NULL, 0, 0, NULL },
 };
 
 static int
@@ -192,6 +193,13 @@ set_daemon_value(struct loader *ld, struct config *cfg, const struct daemon_key 
 			return -1;
 		}
 		cfg->log_level = lvl;
+		return 0;
+	case V_LISTEN:
+		if ((why = listen_parse(e->value, &cfg->metrics_listen)) != NULL) {
+			BAD(ld, e, "listen address", why);
+			return -1;
+		}
+		cfg->metrics_on = true;
 		return 0;
 	}
 	return -1;

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "listen.h"
 #include "parse.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/sslhist/sslhist.conf"
@@ -85,6 +86,8 @@ struct config {
 	int64_t *hook_retry_ms;
 	size_t n_hook_retry;
 	int log_level;			/* enum log_level */
+	bool metrics_on;		/* metrics_listen is set */
+	struct listen_addr metrics_listen;
 	struct cluster_cfg *clusters;
 	size_t nclusters;
 };
