@@ -62,7 +62,8 @@ void metrics_hook_done(struct metrics *m, const char *event, const char *outcome
  * escaped (backslash, double quote, line feed; bytes that are not UTF-8
  * become U+FFFD). store_queue: the writer's queue (writer_queued()). The
  * text is in a buffer the registry owns, valid until the next call or
- * metrics_free; *len its length. NULL when out of memory.
+ * metrics_free; *len its length (a NUL follows, not counted). NULL when
+ * out of memory.
  */
 const char *metrics_render(struct metrics *m, size_t store_queue, size_t *len);
 

@@ -203,10 +203,11 @@ non_ssl(struct metrics *m)
 	}
 	for (size_t i = 0; i < m->ninst; i++) {
 		const struct minst *in = m->inst[i];
-		struct mcluster *c = &m->clusters[in->cluster];
+		struct mcluster *c;
 
 		if (!shown(in))
 			continue;
+		c = &m->clusters[in->cluster];
 		c->shown = true;
 		for (size_t j = 0; j < in->ncounts; j++)
 			if (!in->counts[j].ssl)
@@ -268,8 +269,10 @@ metrics_render(struct metrics *m, size_t store_queue, size_t *len)
 	PUTS(m, "sslhist_store_queue ");
 	put_u64(m, store_queue);
 	PUTS(m, "\n");
+	reserve(m, 1);
 	if (m->oom)
 		return NULL;
+	m->out[m->outlen] = '\0';	/* not part of *len: for C callers */
 	*len = m->outlen;
 	return m->out;
 }
