@@ -179,7 +179,7 @@ static void
 clients(struct metrics *m)
 {
 	family(m, "sslhist_clients", "gauge",
-	       "Clients recorded (distinct identities of docs/CONTRACT.md section 3), "
+	       "Clients recorded (distinct client identities, as sslhist clients lists them), "
 	       "by instance, ssl and TLS version.");
 	for (size_t i = 0; i < m->ninst; i++) {
 		const struct minst *in = m->inst[i];

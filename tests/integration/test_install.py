@@ -100,6 +100,9 @@ class Install(h.TestCase):
             p + "/share/man/man8/sslhistd.8": 0o644,
             p + "/share/man/man1/sslhist.1": 0o644,
             p + "/share/doc/sslhist/README.md": 0o644,
+            p + "/share/doc/sslhist/prometheus/sslhist.rules.yml": 0o644,
+            p + "/share/doc/sslhist/prometheus/sslhist.rules.test.yml": 0o644,
+            p + "/share/doc/sslhist/prometheus/prometheus.yml": 0o644,
         }
         self.assertEqual({k: oct(v) for k, v in self.files.items()},
                          {k: oct(v) for k, v in want.items()}, "the installed tree")
