@@ -200,7 +200,7 @@ class Install(h.TestCase):
                     "max_backoff", "exclude_users", "exclude_databases", "retention",
                     "on_non_ssl", "on_weak_tls", "on_new_client", "hook_timeout",
                     "hook_max_running", "hook_retry", "log_level", "instances",
-                    "discover_interval", "password_command"):
+                    "discover_interval", "password_command", "metrics_listen"):
             self.assertMatches(r"(?m)^# ?%s = " % key, text, key)
 
     def test_man_pages(self):
