@@ -30,6 +30,7 @@
 #include "hooks.h"
 #include "jsonw.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "store_hooks.h"
 #include "timer.h"
@@ -67,6 +68,7 @@ struct hooks {
 	int64_t logged_client;		/* highest client id whose events
 					 * were logged */
 	bool store_failing;		/* a write failed; logged once */
+	struct metrics *metrics;	/* attempts' ends counted; may be NULL */
 };
 
 static void pass(struct hooks *h);
@@ -320,6 +322,7 @@ finish_run(struct hooks *h, struct run *r)
 	int64_t next_ms;
 	const char *state = next_state(h, r, &next_ms);
 
+	metrics_hook_done(h->metrics, r->a.event, r->outcome);
 	if (store_end(h, r, state, next_ms) == -1) {
 		list_add(&h->unstored, r);
 		schedule(h, STORE_RETRY_MS);
@@ -528,6 +531,13 @@ hooks_new(struct event_base *base, struct store *store, const struct config *cfg
 		h->logged_client = 0;
 	schedule(h, 0);
 	return h;
+}
+
+void
+hooks_set_metrics(struct hooks *h, struct metrics *m)
+{
+	if (h != NULL)
+		h->metrics = m;
 }
 
 void

@@ -17,6 +17,7 @@
 #include "instance.h"
 #include "instfacts.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgconn.h"
 #include "pollrec.h"
 #include "statquery.h"
@@ -168,6 +169,7 @@ instance_free(struct instance *in)
 {
 	if (in == NULL)
 		return;
+	metrics_instance_gone(in->env->metrics, in->id);
 	pgconn_free(in->pc);
 	if (in->timer)
 		event_free(in->timer);
@@ -318,6 +320,14 @@ after_failure(const struct instance *in)
 	return in->env->once ? INST_DONE : INST_WAITING;
 }
 
+/* Every record goes to the writer through here; /metrics counts it. */
+static void
+submit(struct instance *in, struct poll_record *r)
+{
+	metrics_poll_done(in->env->metrics, in->obj.cluster, in->name, r);
+	writer_submit(in->env->writer, r);
+}
+
 /* ---- failures ---- */
 
 /* Counts a failed attempt and hands it to the writer. */
@@ -345,7 +355,7 @@ record_failure(struct instance *in, const char *error)
 	r->instance_id = in->id;
 	r->at_ms = wall_ms();
 	r->fast = in->state == INST_POLLING && in->poll_fast;
-	writer_submit(in->env->writer, r);
+	submit(in, r);
 }
 
 static void
@@ -567,7 +577,7 @@ poll_done(struct instance *in, const PGresult *res)
 	in->last_success_ms = now;
 	olog(LVL_DEBUG, &in->obj, "poll: %zu clients, %zu new and %zu ended sessions, %zu tracked",
 	     r->nclients, r->n_new, r->n_ended, tracker_count(in->tracker));
-	writer_submit(in->env->writer, r);
+	submit(in, r);
 	transition(in, in->env->once ? INST_DONE : INST_IDLE);
 }
 

@@ -38,6 +38,7 @@ struct config;
 struct cluster_cfg;
 struct store;
 struct writer;
+struct metrics;
 struct instance;
 
 /* What all instances share; owned by the daemon. */
@@ -46,6 +47,7 @@ struct poller_env {
 	struct evdns_base *dns;
 	struct store *store;
 	struct writer *writer;
+	struct metrics *metrics;	/* NULL: metrics_listen never set */
 	const struct config *cfg;	/* current configuration */
 	const char *own_users;		/* the roles the daemon connects as, as
 					 * a PostgreSQL text[] literal */

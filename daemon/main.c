@@ -23,6 +23,8 @@
 #include "janitor.h"
 #include "liveness.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "evspawn.h"
 #include "store.h"
@@ -48,6 +50,8 @@ struct daemon {
 	struct hooks *hooks;
 	struct fleet *fleet;
 	struct janitor *janitor;
+	struct metrics *metrics;	/* from the first metrics_listen on */
+	struct metrics_http *http;
 	struct poller_env env;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
 	bool once_polled, once_ok;
@@ -135,6 +139,8 @@ apply_log_level(const struct daemon *d)
 
 /* ---- loop callbacks ---- */
 
+static int metrics_setup(struct daemon *d);
+
 static void
 stop(struct daemon *d, int code)
 {
@@ -190,10 +196,42 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	hooks_reconfigure(d->hooks, cfg);
 	janitor_reconfigure(d->janitor, cfg);
 	store_set_alerts(d->store, hooks_alert_mask(cfg));
+	if (!d->once && metrics_setup(d) < 0)
+		log_warnx("reload: metrics endpoint %s", d->http ? "unchanged" : "not listening");
 	config_free(old);
 	log_infox("reloaded %s: %zu clusters", d->config_path, cfg->nclusters);
 	notify_ready();
 	janitor_status(d->janitor);
+}
+
+/*
+ * metrics_listen: the registry is made (and its client gauges read from
+ * the store) the first time the key is set, and kept from then on; the
+ * endpoint follows the configuration (metrics_http_apply). -1 when it
+ * cannot listen where the configuration says.
+ */
+static int
+metrics_setup(struct daemon *d)
+{
+	char err[256];
+
+	if (d->cfg->metrics_on && d->metrics == NULL) {
+		if ((d->metrics = metrics_new()) == NULL) {
+			log_errorx("metrics: out of memory");
+			return -1;
+		}
+		if (metrics_load(d->metrics, d->store) < 0)
+			log_warnx("metrics: could not count the stored clients (%s); the "
+				  "client gauges count from now on", store_errmsg(d->store));
+		d->env.metrics = d->metrics;
+		hooks_set_metrics(d->hooks, d->metrics);
+	}
+	if (metrics_http_apply(&d->http, d->base, d->cfg, d->metrics, d->writer, err,
+			       sizeof(err)) < 0) {
+		log_errorx("%s", err);
+		return -1;
+	}
+	return 0;
 }
 
 /* The watchdog's progress check: liveness.h. */
@@ -289,7 +327,8 @@ teardown(struct daemon *d)
 {
 	size_t left;
 
-	/* First, so no housekeeping runs on what goes next. */
+	/* First, so no housekeeping or scrape runs on what goes next. */
+	metrics_http_free(d->http);
 	janitor_free(d->janitor);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
@@ -298,6 +337,7 @@ teardown(struct daemon *d)
 			   store_errmsg(d->store));
 	hooks_free(d->hooks);
 	writer_free(d->writer);
+	metrics_free(d->metrics);
 	/* Cancelled DNS lookups call back from deferred callbacks: let them
 	 * run (their attempts are detached) before the resolver goes. */
 	if (d->base)
@@ -365,6 +405,10 @@ main(int argc, char **argv)
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
 	if (d.fleet)
 		d.janitor = janitor_new(d.base, d.store, d.writer, d.fleet, d.cfg);
+	if (!d.once && d.writer && d.hooks && metrics_setup(&d) < 0) {
+		d.exit_code = 1;
+		goto out;
+	}
 	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor ||
 	    fleet_apply(d.fleet, NULL) < 0) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));

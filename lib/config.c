@@ -99,7 +99,7 @@ cfg_get_command(struct loader *ld, const struct entry *e, struct strlist *out)
 /* ---- [sslhistd] ---- */
 
 enum vtype { V_PATH, V_DURATION, V_PERCENT, V_LIST, V_COMMAND, V_INT, V_DURLIST,
-	     V_LOGLEVEL, V_DURATION_OFF };
+	     V_LOGLEVEL, V_DURATION_OFF, V_LISTEN };
 
 /* The [sslhistd] keys with their documented defaults (docs/CONTRACT.md section 2), parsed like written values. */
 static const struct daemon_key {
@@ -129,6 +129,7 @@ static const struct daemon_key {
 	{ "log_level", V_LOGLEVEL, offsetof(struct config, log_level), "info", 0, 0, NULL },
 	{ "fast_interval", V_DURATION_OFF, offsetof(struct config, fast_interval_ms), "1s", 100, 0, "100ms" },
 	{ "fast_for", V_DURATION, offsetof(struct config, fast_for_ms), "10m", 1, 0, "1ms" },
+	{ "metrics_listen", V_LISTEN, offsetof(struct config, metrics_listen), NULL, 0, 0, NULL },
 };
 
 static int
@@ -208,6 +209,13 @@ set_daemon_value(struct loader *ld, struct config *cfg, const struct daemon_key 
 			return -1;
 		}
 		cfg->log_level = lvl;
+		return 0;
+	case V_LISTEN:
+		if ((why = listen_parse(e->value, &cfg->metrics_listen)) != NULL) {
+			BAD(ld, e, "listen address", why);
+			return -1;
+		}
+		cfg->metrics_on = true;
 		return 0;
 	}
 	return -1;

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "listen.h"
 #include "parse.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/sslhist/sslhist.conf"
@@ -89,6 +90,8 @@ struct config {
 	int log_level;			/* enum log_level */
 	int64_t fast_interval_ms;	/* 0: off (fast polling never) */
 	int64_t fast_for_ms;
+	bool metrics_on;		/* metrics_listen is set */
+	struct listen_addr metrics_listen;
 	struct cluster_cfg *clusters;
 	size_t nclusters;
 };

@@ -158,6 +158,12 @@ config_print(const struct config *cfg, FILE *out)
 	fprintf(out, "\nlog_level %s\n", cfg->log_level == LVL_ERROR ? "error" :
 	    cfg->log_level == LVL_WARNING ? "warning" :
 	    cfg->log_level == LVL_INFO ? "info" : "debug");
+	if (cfg->metrics_on) {
+		char la[80];
+
+		fprintf(out, "metrics_listen %s\n",
+		    listen_format(&cfg->metrics_listen, la, sizeof la));
+	}
 	fprintf(out, "%zu cluster%s\n", cfg->nclusters, cfg->nclusters == 1 ? "" : "s");
 	for (i = 0; i < cfg->nclusters; i++)
 		print_cluster(&cfg->clusters[i], out);
