@@ -18,6 +18,8 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "fleet.h"
+#include "pooler.h"
+#include "poolmatch.h"
 #include "hooks.h"
 #include "instance.h"
 #include "janitor.h"
@@ -47,6 +49,8 @@ struct daemon {
 	struct writer *writer;
 	struct hooks *hooks;
 	struct fleet *fleet;
+	struct poolers *poolers;	/* [pooler NAME]: not in --once */
+	struct poolmatch *poolmatch;
 	struct janitor *janitor;
 	struct poller_env env;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
@@ -187,6 +191,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	apply_log_level(d);
 	if (fleet_apply(d->fleet, old) < 0)
 		log_warnx("reload: some instances could not be registered; retrying at the next reload");
+	if (d->poolers && poolers_apply(d->poolers) < 0)
+		log_warnx("reload: some poolers could not be registered; retrying at the next reload");
 	hooks_reconfigure(d->hooks, cfg);
 	janitor_reconfigure(d->janitor, cfg);
 	store_set_alerts(d->store, hooks_alert_mask(cfg));
@@ -293,6 +299,8 @@ teardown(struct daemon *d)
 	janitor_free(d->janitor);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
+	poolers_free(d->poolers);
+	poolmatch_free(d->poolmatch);
 	if (d->writer && (left = writer_flush(d->writer)) > 0)
 		log_errorx("%zu poll results could not be stored before exit: %s", left,
 			   store_errmsg(d->store));
@@ -362,11 +370,16 @@ main(int argc, char **argv)
 	d.own_users = instance_own_users(d.cfg);
 	d.env = (struct poller_env){ .base = d.base, .dns = d.dns, .store = d.store,
 		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
+	d.poolmatch = poolmatch_new();
+	d.env.pooled = d.poolmatch;
+	if (!d.once && d.poolmatch)
+		d.poolers = poolers_new(&d.env, d.poolmatch);
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
 	if (d.fleet)
 		d.janitor = janitor_new(d.base, d.store, d.writer, d.fleet, d.cfg);
-	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor ||
-	    fleet_apply(d.fleet, NULL) < 0) {
+	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor || !d.poolmatch ||
+	    (!d.once && !d.poolers) || fleet_apply(d.fleet, NULL) < 0 ||
+	    (d.poolers && poolers_apply(d.poolers) < 0)) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
 		d.exit_code = 1;
 		goto out;

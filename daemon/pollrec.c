@@ -2,6 +2,7 @@
  * pollrec.c: poll records (pollrec.h): freeing and sizing them, and
  * building one from the poll query's rows.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -9,6 +10,7 @@
 #include "ident.h"
 #include "parse.h"
 #include "pollrec.h"
+#include "poolmatch.h"
 #include "statquery.h"
 #include "statrow.h"
 #include "tracker.h"
@@ -24,6 +26,18 @@ client_key_free(struct client_key *k)
 	free(k->cipher);
 	free(k->client_dn);
 	free(k->issuer_dn);
+	free(k->pooler_server);
+}
+
+void
+pooler_facts_free(struct pooler_facts *f)
+{
+	if (f == NULL)
+		return;
+	free(f->client_tls_sslmode);
+	free(f->server_tls_sslmode);
+	free(f->server_tls_ca_file);
+	free(f);
 }
 
 void
@@ -46,6 +60,7 @@ poll_record_free(struct poll_record *r)
 		return;
 	free(r->error);
 	instance_facts_free(r->facts);
+	pooler_facts_free(r->pooler);
 	for (size_t i = 0; i < r->nclients; i++) {
 		client_key_free(&r->clients[i].key);
 		free(r->clients[i].client_hostname);
@@ -86,7 +101,8 @@ poll_record_size(const struct poll_record *r)
 		k = &r->clients[i].key;
 		n += slen(k->database) + slen(k->user) + slen(k->application) +
 		     slen(k->client_addr) + slen(k->tls_version) + slen(k->cipher) +
-		     slen(k->client_dn) + slen(k->issuer_dn) + slen(r->clients[i].client_hostname);
+		     slen(k->client_dn) + slen(k->issuer_dn) + slen(k->pooler_server) +
+		     slen(r->clients[i].client_hostname);
 	}
 	n += (r->n_new + r->n_ended) * sizeof(struct session_ref);
 	n += r->ncounters * sizeof *r->counters + r->ndropped * sizeof *r->dropped;
@@ -125,6 +141,7 @@ hash_key(const struct client_key *k)
 	h = hash_str(h, k->cipher);
 	h = hash_str(h, k->client_dn);
 	h = hash_str(h, k->issuer_dn);
+	h = hash_str(h, k->pooler_server);
 	return (h ^ (uint64_t)k->ssl ^ ((uint64_t)(unsigned)k->bits << 1)) * 1099511628211ULL;
 }
 
@@ -135,7 +152,8 @@ key_eq(const struct client_key *a, const struct client_key *b)
 	       ident_str_eq(a->user, b->user) && ident_str_eq(a->application, b->application) &&
 	       ident_str_eq(a->client_addr, b->client_addr) && ident_str_eq(a->tls_version, b->tls_version) &&
 	       ident_str_eq(a->cipher, b->cipher) && ident_str_eq(a->client_dn, b->client_dn) &&
-	       ident_str_eq(a->issuer_dn, b->issuer_dn);
+	       ident_str_eq(a->issuer_dn, b->issuer_dn) &&
+	       ident_str_eq(a->pooler_server, b->pooler_server);
 }
 
 /* The client identity of a decoded session row (pointers into it). */
@@ -152,6 +170,7 @@ row_key(const struct stat_row *row, struct client_key *k)
 	k->bits = k->ssl ? row->bits : -1;
 	k->client_dn = k->ssl ? row->client_dn : NULL;
 	k->issuer_dn = k->ssl ? row->issuer_dn : NULL;
+	k->pooler_server = NULL;
 	/* An empty DN is "no client certificate". */
 	if (k->client_dn && !*k->client_dn)
 		k->client_dn = NULL;
@@ -174,7 +193,8 @@ copy_key(struct client_key *d, const struct client_key *s)
 	       copy_str(&d->application, s->application) |
 	       copy_str(&d->client_addr, s->client_addr) |
 	       copy_str(&d->tls_version, s->tls_version) | copy_str(&d->cipher, s->cipher) |
-	       copy_str(&d->client_dn, s->client_dn) | copy_str(&d->issuer_dn, s->issuer_dn);
+	       copy_str(&d->client_dn, s->client_dn) | copy_str(&d->issuer_dn, s->issuer_dn) |
+	       copy_str(&d->pooler_server, s->pooler_server);
 }
 
 /* ---- building: one poll's work ---- */
@@ -377,6 +397,31 @@ add_session(struct build *x, const struct stat_row *sr, const struct client_key 
 	return 0;
 }
 
+/* Whether a session is a [pooler]'s server connection (poolmatch.h);
+ * then its key becomes the pooler's: its name, no application. */
+static enum pm_class
+pooler_class(struct build *x, const struct stat_row *sr, struct client_key *k, bool *counted)
+{
+	const char *pooler;
+	enum pm_class c = poolmatch_classify(x->ctx->pooled, x->ctx->cluster, sr->client_addr,
+					     sr->client_port, sr->usename, sr->pid,
+					     sr->backend_start_us, &pooler, counted);
+
+	if (c == PM_POOLER) {
+		k->application = NULL;
+		k->pooler_server = (char *)(uintptr_t)pooler;	/* copied by copy_key */
+	}
+	return c;
+}
+
+static bool
+pooler_server(struct build *x, const struct stat_row *sr, struct client_key *k)
+{
+	bool counted;
+
+	return pooler_class(x, sr, k, &counted) == PM_POOLER;
+}
+
 /*
  * A known session under another application_name (SET application_name):
  * it leaves its old client, whose samples settle as for a session that
@@ -390,6 +435,10 @@ moved_session(struct build *x, struct row_buf *b, int row)
 	struct client_key k;
 
 	if (decode_session(x, b, row, &sr, &k) != 0 || sr.own || excluded(x->ctx, &k))
+		return 0;
+	/* PgBouncer sets the application_name of the client it links to a
+	 * server connection: the pooler's client stays as it is. */
+	if (x->ctx->pooled != NULL && pooler_server(x, &sr, &k))
 		return 0;
 	if (add_ended(x->r, (struct session_ref){ .pid = sr.pid,
 		      .backend_start_us = sr.backend_start_us, .moved = true }) < 0)
@@ -405,11 +454,25 @@ new_session(struct build *x, struct row_buf *b, int row)
 	struct client_key k;
 	bool recorded;
 
+	bool counted = false;
+
 	if (decode_session(x, b, row, &sr, &k) != 0)
 		return 0;
 	recorded = !sr.own && !excluded(x->ctx, &k);
+	if (recorded && x->ctx->pooled != NULL) {
+		switch (pooler_class(x, &sr, &k, &counted)) {
+		case PM_WAIT:
+			/* Seen (for the missed count) but not yet recorded: the
+			 * next poll lists it in full again. */
+			want(x->out, sr.pid);
+			return counted ? 0 : count_new_db(x, sr.datname);
+		case PM_POOLER:
+		case PM_CLIENT:
+			break;
+		}
+	}
 	if (tracker_see(x->ctx->tracker, sr.pid, sr.backend_start_us, recorded, app_hash(b)) < 0 ||
-	    count_new_db(x, sr.datname) < 0)
+	    (!counted && count_new_db(x, sr.datname) < 0))
 		return -1;
 	return recorded ? add_session(x, &sr, &k, false) : 0;
 }

@@ -1,0 +1,48 @@
+/*
+ * pooler.h: the pollers of [pooler NAME] sections (docs/CONTRACT.md
+ * section 2): one admin-console connection per PgBouncer.
+ *
+ * A pooler's poller runs the instances' state table (inststate.h) over the
+ * same pgconn (event loop, connect_timeout and query_timeout deadlines,
+ * password_command, evdns), with the same backoff and jitter:
+ *
+ *   WAITING --timer--> CONNECTING --connected--> FACTS (SHOW VERSION)
+ *   --result--> PREPARING (SHOW CONFIG: the pooler's TLS settings; the
+ *   console has no prepared statements) --result--> POLLING (SHOW SERVERS,
+ *   then SHOW CLIENTS) --result--> IDLE --timer--> POLLING ...
+ *   any failure --> WAITING (dropped, recorded, backoff)
+ *
+ * Every statement goes with the simple query protocol (PQsendQuery): the
+ * console answers only that; Parse/Bind/Execute, which the instances'
+ * prepared binary poll uses, is refused ("unsupported pkt type"). Its
+ * results are text, decoded by column name (poolrows.h).
+ *
+ * Each poll is a poll record of the pooler's instance row
+ * (store_pooler.h): its client sessions as live sessions, its failures as
+ * failed attempts; its SHOW SERVERS goes to the poolmatch (poolmatch.h),
+ * which the instances' polls of the fronted cluster ask. A pooler that is
+ * down, slow or odd fails alone: it shares nothing with other pollers but
+ * the loop, the writer and the poolmatch.
+ *
+ * In --once mode poolers are not polled (an instance poll cannot wait for
+ * them); `sslhistd --check` lists them.
+ */
+#ifndef SSLHIST_POOLER_H
+#define SSLHIST_POOLER_H
+
+#include <stdint.h>
+
+struct poller_env;
+struct poolmatch;
+struct poolers;
+
+struct poolers *poolers_new(const struct poller_env *env, struct poolmatch *pm);
+void poolers_free(struct poolers *ps);
+/* Applies env->cfg's poolers: new ones start, removed ones stop (their
+ * rows retired, history kept), changed ones reconnect. 0, or -1 when the
+ * store could not register one. */
+int poolers_apply(struct poolers *ps);
+/* How long (ms) past its deadline the most overdue pooler is. */
+int64_t poolers_overdue_ms(const struct poolers *ps, int64_t now_ms);
+
+#endif
