@@ -84,7 +84,7 @@ class PgBouncer:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signal.SIGTERM)  # SIGINT waits for clients
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
