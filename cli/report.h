@@ -48,6 +48,12 @@ struct rinst {
 	/* coverage within the window */
 	int64_t polls, failed, gap_ms, sessions, single, missed, max_hour_polls;
 	bool missed_known;
+	/* A [pooler] (sql/006_pooler.sql): its name, else NULL; its TLS
+	 * settings (SHOW CONFIG); its server connections that the cluster's
+	 * instances recorded (clients with pooler_server = its name). */
+	char *pooler;
+	char *pooler_client_tls, *pooler_server_tls, *pooler_ca_file;
+	int64_t pooler_servers;
 };
 
 struct count {
