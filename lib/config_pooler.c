@@ -75,6 +75,11 @@ build_pooler(struct loader *ld, struct config *cfg, struct cluster_cfg *p,
 		    "this file (pooler '%s')", own->pooler_cluster->value, p->name);
 		return -1;
 	}
+	if (!own_key(own, "host") && !own_key(def, "host")) {
+		cfg_fail(ld, p->line, "pooler '%s': no 'host' (the address of its admin "
+		    "console)", p->name);
+		return -1;
+	}
 	if ((p->fronts = strdup(own->pooler_cluster->value)) == NULL)
 		goto nomem;
 	if (!own_key(own, "dbname")) {
