@@ -15,7 +15,9 @@ const char *const store_pooler_sql[ST_COUNT] = {
 	    "INSERT INTO instance (cluster, host, port, added_at, pooler) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5) "
 	    "ON CONFLICT (cluster, host, port) DO UPDATE "
-	    "SET retired_at = NULL, pooler = excluded.pooler RETURNING id",
+	    "SET retired_at = NULL, pooler = excluded.pooler "
+	    /* An instance of the cluster at that endpoint stays one: no row. */
+	    "WHERE instance.pooler IS NOT NULL RETURNING id",
 	[ST_POOLER_ACTIVE] =
 	    "SELECT id FROM instance WHERE retired_at IS NULL AND pooler IS NOT NULL",
 	[ST_POOLER_FACTS] =
@@ -41,7 +43,8 @@ store_pooler(struct store *s, const char *name, const char *cluster, const char 
 	st_text_nn(s, st, 5, name);
 	if ((rc = st_step(s, st, "upsert pooler")) != SQLITE_ROW) {
 		if (rc == SQLITE_DONE) {
-			st_err(s, "upsert pooler", "no id returned");
+			st_err(s, "upsert pooler", "an instance of the cluster has this "
+			       "host and port");
 			st_finish(st);
 		}
 		st_abort(s);

@@ -56,6 +56,15 @@ find_cluster(const struct config *cfg, const char *name)
 	return NULL;
 }
 
+static bool
+lists_endpoint(const struct cluster_cfg *c, const struct endpoint *e)
+{
+	for (size_t i = 0; i < c->ninstances; i++)
+		if (c->instances[i].port == e->port && strcmp(c->instances[i].host, e->host) == 0)
+			return true;
+	return false;
+}
+
 static int
 build_pooler(struct loader *ld, struct config *cfg, struct cluster_cfg *p,
 	     const struct sect_vals *def, const struct sect_vals *own)
@@ -63,6 +72,7 @@ build_pooler(struct loader *ld, struct config *cfg, struct cluster_cfg *p,
 	struct sect_vals mine = *own;
 	static char dbname_key[] = "dbname", dbname_value[] = "pgbouncer";
 	struct conn_kv *kv = NULL;
+	const struct cluster_cfg *fronted;
 	int r;
 
 	if (own->pooler_cluster == NULL) {
@@ -82,6 +92,7 @@ build_pooler(struct loader *ld, struct config *cfg, struct cluster_cfg *p,
 	}
 	if ((p->fronts = strdup(own->pooler_cluster->value)) == NULL)
 		goto nomem;
+	fronted = find_cluster(cfg, p->fronts);
 	if (!own_key(own, "dbname")) {
 		/* The console's database, over any [defaults] dbname. */
 		if ((kv = calloc(own->nconn + 1, sizeof(*kv))) == NULL)
@@ -94,6 +105,12 @@ build_pooler(struct loader *ld, struct config *cfg, struct cluster_cfg *p,
 	}
 	r = cfg_build_cluster(ld, cfg, p, def, &mine);
 	free(kv);			/* the strings are own's, or the statics */
+	if (r == 0 && lists_endpoint(fronted, &p->instances[0])) {
+		cfg_fail(ld, p->line, "pooler '%s': %s:%d is an instance of cluster '%s', not "
+		    "a pooler's admin console", p->name, p->instances[0].host,
+		    p->instances[0].port, p->fronts);
+		return -1;
+	}
 	return r;
 nomem:
 	cfg_fail(ld, p->line, "out of memory");

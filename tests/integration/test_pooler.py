@@ -45,15 +45,22 @@ class Pooler(h.TestCase):
                      >= {"lambda-orders", "tls-app", HOSTILE}, 15, "clients on the pooler")
         h.wait_until(lambda: len(cls.pb.admin("SHOW SERVERS")) >= 2, 15, "server connections")
         cls.alerts = h.subdir("alerts")
+        # Two poolers that are not: one never answers, one is PostgreSQL.
+        cls.stuck = h.Blackhole()
         cls.d = h.Daemon({
-            "sslhistd": {"interval": "500ms", "on_non_ssl": "%s %s" % (hook_script(),
-                                                                      cls.alerts)},
+            "sslhistd": {"interval": "500ms", "connect_timeout": "2s",
+                         "on_non_ssl": "%s %s" % (hook_script(), cls.alerts)},
             "cluster main": h.cluster_for(cls.srv),
             "pooler pb1": {"host": cls.pb.host, "port": cls.pb.port, "user": "monitor",
                            "sslmode": "disable", "cluster": "main"},
+            "pooler stuck": {"host": "127.0.0.1", "port": cls.stuck.port, "user": "monitor",
+                             "sslmode": "disable", "cluster": "main"},
+            "pooler notapooler": {"host": "localhost", "port": cls.srv.port, "user": "monitor",
+                                  "dbname": "postgres", "sslmode": "require",
+                                  "cluster": "main"},
         })
         cls.d.start()
-        cls.d.wait(lambda: cls.polled() == 2, 30, "the instance and the pooler polled")
+        cls.d.wait(lambda: cls.polled() >= 2, 30, "the instance and the pooler polled")
         cls.d.wait(lambda: cls.clients_by_app().keys() >= {
             "lambda-orders", "tls-app", HOSTILE, "direct-app"}, 30, "every application")
         # The pooler's two server connections (users app1, app2).
@@ -134,6 +141,20 @@ class Pooler(h.TestCase):
         self.assertNoMatch(r"lambda-orders[^\n]*breaks when rds\.force_ssl", joined)
         # The server leg's trust store is the pooler's server_tls_ca_file.
         self.assertMatches(r"pooler pb1.*server_tls_ca_file.*%s" % self.srv.ca.cert, joined)
+
+    def test_odd_poolers_fail_alone(self):
+        rows = lambda: {r["pooler"]: r for r in self.d.query(
+            "SELECT pooler, consecutive_failures, last_error, last_success FROM instance "
+            "WHERE pooler IS NOT NULL")}
+        got = self.d.wait(lambda: (lambda r: r if r["stuck"]["consecutive_failures"] > 0 and
+                                   r["notapooler"]["consecutive_failures"] > 0 else None)(
+                                       rows()), 30, "the odd poolers failing")
+        self.assertIsNone(got["stuck"]["last_success"])
+        self.assertMatches(r"timeout|timed out", got["stuck"]["last_error"])
+        self.assertMatches(r"SHOW VERSION failed", got["notapooler"]["last_error"])
+        self.assertEqual(got["pb1"]["consecutive_failures"], 0)
+        self.assertEqual(self.d.query1(
+            "SELECT consecutive_failures FROM instance WHERE port = ?", (self.srv.port,)), 0)
 
     def test_zz_pooler_down_changes_nothing_for_the_direct_instance(self):
         srv_row = lambda: self.d.query1(

@@ -111,6 +111,10 @@ test_pooler_errors(void)
 		  ":5: key 'bogus': unknown (neither a libpq connection keyword nor an sslhist key)");
 	CHECK_STR(error_of("[cluster main]\nhost = db\n[pooler p]\ncluster = main\n"),
 		  ":3: pooler 'p': no 'host' (the address of its admin console)");
+	CHECK_STR(error_of("[cluster main]\nhost = db\n[pooler p]\ncluster = main\nhost = db\n"
+			   "port = 5432\n"),
+		  ":3: pooler 'p': db:5432 is an instance of cluster 'main', not a pooler's admin "
+		  "console");
 }
 
 int
