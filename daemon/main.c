@@ -208,7 +208,15 @@ loop_healthy(void *arg, int64_t now, int64_t grace, char *why, size_t len)
 {
 	struct daemon *d = arg;
 
-	return liveness_check(d->fleet, d->writer, now, grace, why, len);
+	int64_t late;
+
+	if (!liveness_check(d->fleet, d->writer, now, grace, why, len))
+		return false;
+	if ((late = poolers_overdue_ms(d->poolers, now)) > grace) {
+		snprintf(why, len, "a pooler is stuck, %lld ms past its deadline", (long long)late);
+		return false;
+	}
+	return true;
 }
 
 static void

@@ -14,6 +14,7 @@ pooler mid-run must change nothing for the direct instance.
 import glob
 import json
 import os
+import signal
 import stat
 
 import harness as h
@@ -173,6 +174,23 @@ class Pooler(h.TestCase):
         self.assertEqual(srv_row(), 0)
         self.assertGreater(self.d.ok_polls("main"), before)
         self.d.assert_alive()
+
+    def test_zzz_reload_keeps_the_pooler_and_retires_a_removed_one(self):
+        polls = lambda: self.d.query1("SELECT polls_ok FROM instance WHERE pooler = 'pb1'")
+        before = self.d.query1("SELECT id FROM instance WHERE pooler = 'pb1'")
+        del self.d.cfg["pooler stuck"]
+        h.write_config(self.d.conf, self.d.cfg)
+        log_len = len(self.d.log_text())
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait(lambda: "reloaded" in self.d.log_text()[log_len:], 10, "the reload")
+        self.d.wait(lambda: self.d.query1(
+            "SELECT retired_at IS NOT NULL FROM instance WHERE pooler = 'stuck'") == 1, 10,
+            "the removed pooler retired")
+        n = polls()
+        self.d.wait(lambda: polls() > n + 1, 15, "pb1 polled after the reload")
+        self.assertEqual(self.d.query1("SELECT id FROM instance WHERE pooler = 'pb1'"), before)
+        self.assertEqual(self.d.query1(
+            "SELECT retired_at FROM instance WHERE pooler = 'pb1'"), None)
 
 
 if __name__ == "__main__":
