@@ -400,12 +400,12 @@ add_session(struct build *x, const struct stat_row *sr, const struct client_key 
 /* Whether a session is a [pooler]'s server connection (poolmatch.h);
  * then its key becomes the pooler's: its name, no application. */
 static enum pm_class
-pooler_class(struct build *x, const struct stat_row *sr, struct client_key *k, bool *counted)
+pooler_class(struct build *x, const struct stat_row *sr, struct client_key *k)
 {
 	const char *pooler;
 	enum pm_class c = poolmatch_classify(x->ctx->pooled, x->ctx->cluster, sr->client_addr,
 					     sr->client_port, sr->usename, sr->pid,
-					     sr->backend_start_us, &pooler, counted);
+					     sr->backend_start_us, &pooler);
 
 	if (c == PM_POOLER) {
 		k->application = NULL;
@@ -417,9 +417,7 @@ pooler_class(struct build *x, const struct stat_row *sr, struct client_key *k, b
 static bool
 pooler_server(struct build *x, const struct stat_row *sr, struct client_key *k)
 {
-	bool counted;
-
-	return pooler_class(x, sr, k, &counted) == PM_POOLER;
+	return pooler_class(x, sr, k) == PM_POOLER;
 }
 
 /*
@@ -454,25 +452,26 @@ new_session(struct build *x, struct row_buf *b, int row)
 	struct client_key k;
 	bool recorded;
 
-	bool counted = false;
-
 	if (decode_session(x, b, row, &sr, &k) != 0)
 		return 0;
 	recorded = !sr.own && !excluded(x->ctx, &k);
 	if (recorded && x->ctx->pooled != NULL) {
-		switch (pooler_class(x, &sr, &k, &counted)) {
+		switch (pooler_class(x, &sr, &k)) {
 		case PM_WAIT:
-			/* Seen (for the missed count) but not yet recorded: the
-			 * next poll lists it in full again. */
+			/* Not yet recorded, nor counted as seen: the next poll
+			 * lists it in full again. One that ends while it waits
+			 * counts as a missed session, as it is one; one recorded
+			 * later counts then (the counter grew before: that poll's
+			 * missed count, never below 0, may be one too low). */
 			want(x->out, sr.pid);
-			return counted ? 0 : count_new_db(x, sr.datname);
+			return 0;
 		case PM_POOLER:
 		case PM_CLIENT:
 			break;
 		}
 	}
 	if (tracker_see(x->ctx->tracker, sr.pid, sr.backend_start_us, recorded, app_hash(b)) < 0 ||
-	    (!counted && count_new_db(x, sr.datname) < 0))
+	    count_new_db(x, sr.datname) < 0)
 		return -1;
 	return recorded ? add_session(x, &sr, &k, false) : 0;
 }

@@ -218,8 +218,7 @@ hold(struct poolmatch *pm, const char *cluster, int32_t pid, int64_t start_us)
 
 enum pm_class
 poolmatch_classify(struct poolmatch *pm, const char *cluster, const char *addr, int port,
-		   const char *user, int32_t pid, int64_t start_us, const char **pooler,
-		   bool *counted)
+		   const char *user, int32_t pid, int64_t start_us, const char **pooler)
 {
 	ssize_t w = waiting_at(pm, cluster, pid, start_us);
 	bool hold_it = false;
@@ -228,7 +227,6 @@ poolmatch_classify(struct poolmatch *pm, const char *cluster, const char *addr, 
 	bool polled_since = w >= 0 && pm->gen >= pm->w[w].gen + 2;
 
 	*pooler = NULL;
-	*counted = w >= 0;
 	for (size_t i = 0; i < pm->np; i++) {
 		struct pooler_ent *e = &pm->p[i];
 

@@ -53,13 +53,9 @@ enum pm_class {
 	PM_POOLER,	/* a server connection of *pooler */
 	PM_WAIT,	/* not known yet: ask again in the next poll */
 };
-/*
- * Classifies new session (pid, start) of an instance of `cluster`.
- * *counted: it waited before (PM_WAIT), and its poll counted it as a
- * session seen (for the missed-session count): do not count it again.
- */
+/* Classifies new session (pid, start) of an instance of `cluster`. */
 enum pm_class poolmatch_classify(struct poolmatch *pm, const char *cluster, const char *addr,
 				 int port, const char *user, int32_t pid, int64_t start_us,
-				 const char **pooler, bool *counted);
+				 const char **pooler);
 
 #endif

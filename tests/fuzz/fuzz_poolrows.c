@@ -139,7 +139,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct pool_server v[MAX_ROWS];
 		size_t n = 0;
 		const char *name;
-		bool counted;
 
 		if (pm == NULL || poolmatch_add(pm, "pb", "main") < 0)
 			abort();
@@ -151,7 +150,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (poolrows_decode(res, i, &c, &s) == POOLROW_OK)
 				(void)poolmatch_classify(pm, "main", s.local_addr, s.local_port,
 							 s.user, poolrows_pid(&s), s.connect_us,
-							 &name, &counted);
+							 &name);
 		poolmatch_free(pm);
 	}
 	(void)poolrows_config(res, &f);

@@ -319,48 +319,36 @@ test_poolmatch(void)
 	const struct pool_server srv[] = { { "10.0.0.9", 51000, "modern_app" },
 		{ "10.0.0.9", 51001, "app2" } };
 	const char *name;
-	bool counted;
 
 	CHECK(pm != NULL);
 	CHECK_INT(poolmatch_add(pm, "pb1", "main"), 0);
 	/* Before the pooler's first attempt ends, new sessions wait ... */
-	CHECK_INT(poolmatch_classify(pm, "main", "10.9.9.9", 1234, "x", 100, 1, &name, &counted),
+	CHECK_INT(poolmatch_classify(pm, "main", "10.9.9.9", 1234, "x", 100, 1, &name),
 		  PM_WAIT);
-	CHECK(!counted);
 	/* ... but not those of another cluster. */
-	CHECK_INT(poolmatch_classify(pm, "other", "10.0.0.9", 51000, "modern_app", 101, 1, &name,
-				     &counted), PM_CLIENT);
+	CHECK_INT(poolmatch_classify(pm, "other", "10.0.0.9", 51000, "modern_app", 101, 1, &name), PM_CLIENT);
 	CHECK_INT(poolmatch_set(pm, "pb1", srv, 2), 0);
-	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "modern_app", 102, 1, &name,
-				     &counted), PM_POOLER);
+	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "modern_app", 102, 1, &name), PM_POOLER);
 	CHECK_STR(name, "pb1");
 	/* Its port but another user: not the pooler's. */
-	CHECK(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "intruder", 103, 1, &name,
-				 &counted) != PM_POOLER);
+	CHECK(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "intruder", 103, 1, &name) != PM_POOLER);
 	/* The pooler's address, an unknown port: waits for two pooler polls. */
-	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 52000, "app3", 104, 1, &name,
-				     &counted), PM_WAIT);
-	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 52000, "app3", 104, 1, &name,
-				     &counted), PM_WAIT);
-	CHECK(counted);
+	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 52000, "app3", 104, 1, &name), PM_WAIT);
+	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 52000, "app3", 104, 1, &name), PM_WAIT);
 	CHECK_INT(poolmatch_set(pm, "pb1", srv, 2), 0);
 	CHECK_INT(poolmatch_set(pm, "pb1", srv, 2), 0);
-	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 52000, "app3", 104, 1, &name,
-				     &counted), PM_CLIENT);
-	CHECK(counted);
+	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 52000, "app3", 104, 1, &name), PM_CLIENT);
 	/* The one that waited first (pid 100) is now known not to be the pooler's. */
-	CHECK_INT(poolmatch_classify(pm, "main", "10.9.9.9", 1234, "x", 100, 1, &name, &counted),
+	CHECK_INT(poolmatch_classify(pm, "main", "10.9.9.9", 1234, "x", 100, 1, &name),
 		  PM_CLIENT);
 	/* Another address: recorded at once. */
-	CHECK_INT(poolmatch_classify(pm, "main", "10.5.5.5", 1, "x", 105, 1, &name, &counted),
+	CHECK_INT(poolmatch_classify(pm, "main", "10.5.5.5", 1, "x", 105, 1, &name),
 		  PM_CLIENT);
 	/* A failing pooler holds nothing back and claims nothing. */
 	poolmatch_failed(pm, "pb1");
-	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "modern_app", 106, 1, &name,
-				     &counted), PM_CLIENT);
+	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "modern_app", 106, 1, &name), PM_CLIENT);
 	poolmatch_remove(pm, "pb1");
-	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "modern_app", 107, 1, &name,
-				     &counted), PM_CLIENT);
+	CHECK_INT(poolmatch_classify(pm, "main", "10.0.0.9", 51000, "modern_app", 107, 1, &name), PM_CLIENT);
 	poolmatch_free(pm);
 }
 
