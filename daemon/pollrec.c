@@ -2,7 +2,6 @@
  * pollrec.c: poll records (pollrec.h): freeing and sizing them, and
  * building one from the poll query's rows.
  */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -397,29 +396,6 @@ add_session(struct build *x, const struct stat_row *sr, const struct client_key 
 	return 0;
 }
 
-/* Whether a session is a [pooler]'s server connection (poolmatch.h);
- * then its key becomes the pooler's: its name, no application. */
-static enum pm_class
-pooler_class(struct build *x, const struct stat_row *sr, struct client_key *k)
-{
-	const char *pooler;
-	enum pm_class c = poolmatch_classify(x->ctx->pooled, x->ctx->cluster, sr->client_addr,
-					     sr->client_port, sr->usename, sr->pid,
-					     sr->backend_start_us, &pooler);
-
-	if (c == PM_POOLER) {
-		k->application = NULL;
-		k->pooler_server = (char *)(uintptr_t)pooler;	/* copied by copy_key */
-	}
-	return c;
-}
-
-static bool
-pooler_server(struct build *x, const struct stat_row *sr, struct client_key *k)
-{
-	return pooler_class(x, sr, k) == PM_POOLER;
-}
-
 /*
  * A known session under another application_name (SET application_name):
  * it leaves its old client, whose samples settle as for a session that
@@ -436,7 +412,8 @@ moved_session(struct build *x, struct row_buf *b, int row)
 		return 0;
 	/* PgBouncer sets the application_name of the client it links to a
 	 * server connection: the pooler's client stays as it is. */
-	if (x->ctx->pooled != NULL && pooler_server(x, &sr, &k))
+	if (x->ctx->pooled != NULL &&
+	    poolmatch_session(x->ctx->pooled, x->ctx->cluster, &sr, &k) == PM_POOLER)
 		return 0;
 	if (add_ended(x->r, (struct session_ref){ .pid = sr.pid,
 		      .backend_start_us = sr.backend_start_us, .moved = true }) < 0)
@@ -456,13 +433,10 @@ new_session(struct build *x, struct row_buf *b, int row)
 		return 0;
 	recorded = !sr.own && !excluded(x->ctx, &k);
 	if (recorded && x->ctx->pooled != NULL) {
-		switch (pooler_class(x, &sr, &k)) {
+		switch (poolmatch_session(x->ctx->pooled, x->ctx->cluster, &sr, &k)) {
 		case PM_WAIT:
-			/* Not yet recorded, nor counted as seen: the next poll
-			 * lists it in full again. One that ends while it waits
-			 * counts as a missed session, as it is one; one recorded
-			 * later counts then (the counter grew before: that poll's
-			 * missed count, never below 0, may be one too low). */
+			/* Neither recorded nor counted as seen yet (poolmatch.h):
+			 * the next poll lists it in full again. */
 			want(x->out, sr.pid);
 			return 0;
 		case PM_POOLER:

@@ -2,10 +2,13 @@
  * poolmatch.c: poolers' server connections, for the instances' polls
  * (poolmatch.h). Linear over a few poolers and their pools' connections.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pollrec.h"
 #include "poolmatch.h"
+#include "statrow.h"
 
 /* Sessions held back per cluster, at most; more are not held. */
 #define MAX_WAITING 256
@@ -255,4 +258,19 @@ poolmatch_classify(struct poolmatch *pm, const char *cluster, const char *addr, 
 	if (w >= 0 || hold(pm, cluster, pid, start_us))
 		return PM_WAIT;
 	return PM_CLIENT;
+}
+
+enum pm_class
+poolmatch_session(struct poolmatch *pm, const char *cluster, const struct stat_row *sr,
+		  struct client_key *k)
+{
+	const char *pooler;
+	enum pm_class c = poolmatch_classify(pm, cluster, sr->client_addr, sr->client_port,
+					     sr->usename, sr->pid, sr->backend_start_us, &pooler);
+
+	if (c == PM_POOLER) {
+		k->application = NULL;
+		k->pooler_server = (char *)(uintptr_t)pooler;
+	}
+	return c;
 }

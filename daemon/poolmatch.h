@@ -58,4 +58,18 @@ enum pm_class poolmatch_classify(struct poolmatch *pm, const char *cluster, cons
 				 int port, const char *user, int32_t pid, int64_t start_us,
 				 const char **pooler);
 
+/*
+ * poolmatch_classify() for a new session row of an instance poll; a
+ * pooler's server connection gets the pooler's key: pooler_server = its
+ * name (borrowed from pm; copied when the record copies the key),
+ * application NULL. A session that waits (PM_WAIT) is neither recorded nor
+ * counted as seen: one that ends while it waits counts as a missed
+ * session, as it is one; one recorded later counts then (the counter grew
+ * before, so that poll's missed count, never below 0, may be one low).
+ */
+struct stat_row;
+struct client_key;
+enum pm_class poolmatch_session(struct poolmatch *pm, const char *cluster,
+				const struct stat_row *sr, struct client_key *k);
+
 #endif
