@@ -55,6 +55,7 @@ struct daemon {
 	struct poller_env env;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
 	bool once_polled, once_ok;
+	bool once_poolers_ok;		/* --once: every pooler's attempt succeeded */
 	int64_t once_deadline_ms;
 	int exit_code;
 };
@@ -265,9 +266,36 @@ on_once_polled(void *arg, bool all_ok)
 	struct daemon *d = arg;
 
 	d->once_polled = true;
-	d->once_ok = all_ok;
+	d->once_ok = all_ok && d->once_poolers_ok;
 	d->once_deadline_ms = mono_ms() + ONCE_STORE_WAIT_MS;
 	timer_add_ms(d->ev_once, 0);
+}
+
+/* --once: nothing to poll at all. */
+static void
+once_check_done(struct daemon *d)
+{
+	struct fleet_status st;
+
+	fleet_status(d->fleet, &st);
+	if (st.pending == 0)
+		on_once_polled(d, true);
+}
+
+/* --once: every pooler made its attempt; now the instances. */
+static void
+on_once_poolers(void *arg, bool all_ok)
+{
+	struct daemon *d = arg;
+
+	d->once_poolers_ok = all_ok;
+	if (fleet_apply(d->fleet, NULL) < 0) {
+		log_errorx("could not start polling (store: %s)", store_errmsg(d->store));
+		d->exit_code = 1;
+		event_base_loopbreak(d->base);
+		return;
+	}
+	once_check_done(d);
 }
 
 /* ---- set-up and tear-down ---- */
@@ -339,10 +367,11 @@ int
 main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
-	bool check = false;
+	bool check = false, once_waits;
 	char err[1024];
 	const char *db;
 
+	d.once_poolers_ok = true;
 	log_init("sslhistd", LVL_INFO);
 	if (parse_args(&d, argc, argv, &check) < 0)
 		return EXIT_USAGE;
@@ -380,14 +409,19 @@ main(int argc, char **argv)
 		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
 	d.poolmatch = poolmatch_new();
 	d.env.pooled = d.poolmatch;
-	if (!d.once && d.poolmatch)
-		d.poolers = poolers_new(&d.env, d.poolmatch);
+	if (d.once && d.poolmatch)
+		poolmatch_no_hold(d.poolmatch);
+	/* --once: the poolers' attempts first (on_once_poolers), so that
+	 * the instances' polls know their server connections. */
+	once_waits = d.once && d.cfg->npoolers > 0;
+	if (d.poolmatch)
+		d.poolers = poolers_new(&d.env, d.poolmatch, d.once ? on_once_poolers : NULL, &d);
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
 	if (d.fleet)
 		d.janitor = janitor_new(d.base, d.store, d.writer, d.fleet, d.cfg);
 	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor || !d.poolmatch ||
-	    (!d.once && !d.poolers) || fleet_apply(d.fleet, NULL) < 0 ||
-	    (d.poolers && poolers_apply(d.poolers) < 0)) {
+	    !d.poolers || poolers_apply(d.poolers) < 0 ||
+	    (!once_waits && fleet_apply(d.fleet, NULL) < 0)) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
 		d.exit_code = 1;
 		goto out;
@@ -397,13 +431,8 @@ main(int argc, char **argv)
 		janitor_start(d.janitor);
 	notify_ready();
 	janitor_status(d.janitor);
-	if (d.once) {
-		struct fleet_status st;
-
-		fleet_status(d.fleet, &st);
-		if (st.pending == 0)
-			on_once_polled(&d, true);
-	}
+	if (d.once && !once_waits)
+		once_check_done(&d);
 	event_base_dispatch(d.base);
 out:
 	teardown(&d);

@@ -52,6 +52,10 @@ struct pooler {
 struct poolers {
 	const struct poller_env *env;
 	struct poolmatch *pm;
+	void (*once_done)(void *arg, bool all_ok);
+	void *once_arg;
+	size_t once_left;	/* --once: attempts not yet ended */
+	bool once_ok;
 	struct pooler **p;
 	size_t n;
 };
@@ -131,6 +135,12 @@ enter(struct pooler *p, enum instance_state st)
 		arm(p, poll_delay(p));
 		break;
 	case INST_DONE:
+		drop_connection(p);
+		if (p->failures)
+			p->set->once_ok = false;
+		if (p->set->once_left > 0 && --p->set->once_left == 0 && p->set->once_done)
+			p->set->once_done(p->set->once_arg, p->set->once_ok);
+		break;
 	case INST_NSTATES:
 		drop_connection(p);
 		break;
@@ -145,6 +155,13 @@ set_state(struct pooler *p, enum instance_state st)
 	p->state = st;
 	p->state_since_mono = mono_ms();
 	enter(p, st);
+}
+
+/* Where an attempt ends, well or not: the next one, or DONE. */
+static enum instance_state
+after_attempt(const struct pooler *p, enum instance_state next)
+{
+	return p->set->env->once ? INST_DONE : next;
 }
 
 static void
@@ -178,7 +195,7 @@ fail(struct pooler *p, const char *what, const char *detail)
 	snprintf(msg, sizeof(msg), "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
 	msg[strcspn(msg, "\n")] = '\0';
 	record_failure(p, msg);
-	set_state(p, INST_WAITING);
+	set_state(p, after_attempt(p, INST_WAITING));
 }
 
 static void
@@ -194,7 +211,8 @@ transition(struct pooler *p, enum instance_state to)
 		 inst_state_name(p->state), inst_state_name(to));
 	olog(LVL_ERROR, &p->obj, "%s; dropping the connection", why);
 	record_failure(p, why);
-	set_state(p, INST_WAITING);
+	if (p->state != INST_DONE)
+		set_state(p, after_attempt(p, INST_WAITING));
 }
 
 static void
@@ -206,7 +224,8 @@ unexpected(struct pooler *p, const char *event)
 		 inst_state_name(p->state));
 	olog(LVL_ERROR, &p->obj, "%s; dropping the connection", why);
 	record_failure(p, why);
-	set_state(p, INST_WAITING);
+	if (p->state != INST_DONE)
+		set_state(p, after_attempt(p, INST_WAITING));
 }
 
 /* ---- events ---- */
@@ -389,7 +408,7 @@ clients_done(struct pooler *p, const PGresult *res)
 	olog(LVL_DEBUG, &p->obj, "pooler poll: %zu client rows, %zu new and %zu ended sessions",
 	     out.clients, r->n_new, r->n_ended);
 	writer_submit(p->set->env->writer, r);
-	transition(p, INST_IDLE);
+	transition(p, after_attempt(p, INST_IDLE));
 }
 
 static void
@@ -463,20 +482,24 @@ pooler_new(struct poolers *set, const struct cluster_cfg *c, int64_t id)
 		     store_errmsg(env->store));
 	p->state = INST_WAITING;
 	p->state_since_mono = mono_ms();
-	arm(p, (int64_t)(jitter_uniform() * 1000));
+	arm(p, env->once ? 0 : (int64_t)(jitter_uniform() * 1000));
 	return p;
 }
 
 /* ---- the set ---- */
 
 struct poolers *
-poolers_new(const struct poller_env *env, struct poolmatch *pm)
+poolers_new(const struct poller_env *env, struct poolmatch *pm,
+	    void (*once_done)(void *arg, bool all_ok), void *arg)
 {
 	struct poolers *ps = calloc(1, sizeof(*ps));
 
 	if (ps != NULL) {
 		ps->env = env;
 		ps->pm = pm;
+		ps->once_done = once_done;
+		ps->once_arg = arg;
+		ps->once_ok = true;
 	}
 	return ps;
 }
@@ -569,6 +592,8 @@ poolers_apply(struct poolers *ps)
 	free(ps->p);
 	ps->p = next;
 	ps->n = n;
+	if (ps->env->once)
+		ps->once_left = n;
 	if (store_pooler_retire_others(ps->env->store, ids, n, (int64_t)time(NULL)) < 0)
 		log_warnx("could not mark retired poolers: %s", store_errmsg(ps->env->store));
 	free(ids);

@@ -24,19 +24,24 @@
  * down, slow or odd fails alone: it shares nothing with other pollers but
  * the loop, the writer and the poolmatch.
  *
- * In --once mode poolers are not polled (an instance poll cannot wait for
- * them); `sslhistd --check` lists them.
+ * In --once mode each pooler makes one attempt, and `once_done` runs when
+ * all have: the daemon polls the instances only then, so that the poolers'
+ * server connections are known (and nothing is held back: poolmatch.h).
  */
 #ifndef SSLHIST_POOLER_H
 #define SSLHIST_POOLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct poller_env;
 struct poolmatch;
 struct poolers;
 
-struct poolers *poolers_new(const struct poller_env *env, struct poolmatch *pm);
+/* once_done (--once, may be NULL otherwise): every pooler made its
+ * attempt; all_ok when every one succeeded. */
+struct poolers *poolers_new(const struct poller_env *env, struct poolmatch *pm,
+			    void (*once_done)(void *arg, bool all_ok), void *arg);
 void poolers_free(struct poolers *ps);
 /* Applies env->cfg's poolers: new ones start, removed ones stop (their
  * rows retired, history kept), changed ones reconnect. 0, or -1 when the

@@ -41,6 +41,7 @@ struct poolmatch {
 	struct waiting *w;
 	size_t nw;
 	uint64_t gen;		/* pooler polls ended, all clusters */
+	bool no_hold;
 };
 
 struct poolmatch *
@@ -115,6 +116,12 @@ poolmatch_add(struct poolmatch *pm, const char *pooler, const char *cluster)
 	}
 	pm->np++;
 	return 0;
+}
+
+void
+poolmatch_no_hold(struct poolmatch *pm)
+{
+	pm->no_hold = true;
 }
 
 void
@@ -250,7 +257,7 @@ poolmatch_classify(struct poolmatch *pm, const char *cluster, const char *addr, 
 			hold_it = eq(e->srv[k].addr, addr);
 	}
 	/* Held once already and a pooler poll came since: not a pooler's. */
-	if (polled_since || !hold_it) {
+	if (polled_since || !hold_it || pm->no_hold) {
 		if (w >= 0)
 			unwait(pm, (size_t)w);
 		return PM_CLIENT;

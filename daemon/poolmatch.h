@@ -40,6 +40,9 @@ void poolmatch_free(struct poolmatch *pm);
 /* Pooler `pooler` fronts `cluster` (from the configuration); its first
  * attempt has not ended. 0 or -1. */
 int poolmatch_add(struct poolmatch *pm, const char *pooler, const char *cluster);
+/* --once: the poolers polled just before the instances' one poll, so
+ * nothing waits (PM_WAIT becomes PM_CLIENT). */
+void poolmatch_no_hold(struct poolmatch *pm);
 /* Forgets a pooler no longer configured. */
 void poolmatch_remove(struct poolmatch *pm, const char *pooler);
 /* A successful SHOW SERVERS: replaces the pooler's set. 0 or -1. */

@@ -88,6 +88,20 @@ class Pooler(h.TestCase):
     def pooler_server_clients(cls):
         return [c for c in cls.clients() if c["driver"] == "pgbouncer"]
 
+    def test_a_once_polls_the_pooler_first(self):
+        d = h.Daemon({"cluster main": h.cluster_for(self.srv),
+                      "pooler pb1": {"host": self.pb.host, "port": self.pb.port,
+                                     "user": "monitor", "sslmode": "disable",
+                                     "cluster": "main"}}, name="once")
+        r = d.run_once()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = sorted(((c["user"], c["application"], c["via"], c["driver"])
+                      for c in h.sslhist_json(d.db, "clients")), key=repr)
+        self.assertEqual(got, sorted([
+            ("app1", "lambda-orders", "pb1", None), ("app1", HOSTILE, "pb1", None),
+            ("app2", "tls-app", "pb1", None), ("app3", "direct-app", None, None),
+            ("app1", None, None, "pgbouncer"), ("app2", None, None, "pgbouncer")], key=repr))
+
     def test_each_leg_with_its_via(self):
         apps = self.clients_by_app()
         pooler = "127.0.0.1:%d" % self.pb.port
@@ -155,11 +169,11 @@ class Pooler(h.TestCase):
         self.assertMatches(r"SHOW VERSION failed", got["notapooler"]["last_error"])
         self.assertEqual(got["pb1"]["consecutive_failures"], 0)
         self.assertEqual(self.d.query1(
-            "SELECT consecutive_failures FROM instance WHERE port = ?", (self.srv.port,)), 0)
+            "SELECT consecutive_failures FROM instance WHERE port = ? AND pooler IS NULL", (self.srv.port,)), 0)
 
     def test_zz_pooler_down_changes_nothing_for_the_direct_instance(self):
         srv_row = lambda: self.d.query1(
-            "SELECT consecutive_failures FROM instance WHERE port = ?", (self.srv.port,))
+            "SELECT consecutive_failures FROM instance WHERE port = ? AND pooler IS NULL", (self.srv.port,))
         pooler_row = lambda: self.d.query(
             "SELECT * FROM instance WHERE pooler = 'pb1'")[0]
         before = self.d.ok_polls("main")
