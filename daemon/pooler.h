@@ -14,7 +14,10 @@
  *
  * Every statement goes with the simple query protocol (PQsendQuery): the
  * console answers only that; Parse/Bind/Execute, which the instances'
- * prepared binary poll uses, is refused ("unsupported pkt type"). Its
+ * prepared binary poll uses, is refused ("extended query protocol not
+ * supported by admin console", measured with 1.18), and so is the
+ * `options` startup parameter that carries the instances'
+ * statement_timeout ("unsupported startup parameter: options"). Its
  * results are text, decoded by column name (poolrows.h).
  *
  * Each poll is a poll record of the pooler's instance row
