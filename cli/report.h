@@ -67,6 +67,9 @@ struct rcluster {
 	size_t ninst;
 	size_t active;		/* not retired */
 	int64_t clients, ssl, non_ssl, weak_tls;
+	int64_t pooler_plain;	/* of non_ssl: plain legs to a [pooler], which
+				 * rds.force_ssl does not reach (the verdict's
+				 * force_ssl counts non_ssl - pooler_plain) */
 	int64_t one_session, client_sessions;	/* Good-Turing N1 and N */
 	struct count *tls;	/* TLS version -> SSL clients */
 	size_t ntls;

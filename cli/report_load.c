@@ -331,6 +331,7 @@ add_client(struct rcluster *c, struct rinst *in, sqlite3_stmt *st)
 	if (!ssl) {
 		c->non_ssl++;
 		in->non_ssl++;
+		c->pooler_plain += in->pooler != NULL;
 		return true;
 	}
 	c->ssl++;
