@@ -204,7 +204,8 @@ add_fleet_row(struct report *x, sqlite3_stmt *st)
 	c->inst = ni;
 	if (!read_instance(st, &c->inst[c->ninst++]))
 		return false;
-	if (!c->inst[c->ninst - 1].retired)
+	/* A [pooler] is in inst[] for its findings, not an instance. */
+	if (!c->inst[c->ninst - 1].retired && c->inst[c->ninst - 1].pooler == NULL)
 		c->active++;
 	return true;
 }

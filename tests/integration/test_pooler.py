@@ -151,6 +151,8 @@ class Pooler(h.TestCase):
         texts = [f["text"] for c in doc["clusters"] if c["name"] == "main"
                  for f in c["findings"]]
         joined = "\n".join(texts)
+        main = [c for c in doc["clusters"] if c["name"] == "main"][0]
+        self.assertEqual(main["instances"], 1)      # a pooler is not an instance
         # The plain leg is the pooler's client_tls_sslmode, not rds.force_ssl.
         self.assertMatches(r"pooler pb1.*lambda-orders.*client_tls_sslmode", joined)
         self.assertNoMatch(r"lambda-orders[^\n]*breaks when rds\.force_ssl", joined)
