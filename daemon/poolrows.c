@@ -93,23 +93,49 @@ port(const char *s, int *out)
 	return true;
 }
 
+/* n digits at s as a number; -1 if one is not a digit. */
+static int
+digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* By hand, not strptime/timegm: it runs for every row of every poll. */
 bool
 poolrows_time(const char *s, int64_t *us)
 {
-	struct tm tm;
-	const char *end;
-	int64_t t;
+	int y, mo, d, h, mi, se;
 
-	if (s == NULL)
+	if (s == NULL || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' ||
+	    s[13] != ':' || s[16] != ':' || (s[19] != '\0' && s[19] != ' '))
 		return false;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (end == NULL || (*end != '\0' && *end != ' '))
+	y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+	h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || se < 0 || se > 60)
 		return false;
-	if (*end == ' ' && strlen(end) > 64)
-		return false;
-	t = (int64_t)timegm(&tm);
-	*us = t * 1000000;
+	*us = ((days_from_civil(y, mo, d) * 86400) + h * 3600 + mi * 60 + se) * 1000000;
 	return true;
 }
 
@@ -250,71 +276,127 @@ same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
-/* The record's client for this row, added if new; -1 out of memory.
- * A linear search: only new sessions get here, a few per poll. */
-static ssize_t
-client_of(struct poll_record *r, const struct pool_sock *s, size_t cap)
-{
-	char version[64], cipher[128];
-	bool ssl = poolrows_tls(s->tls, version, sizeof(version), cipher, sizeof(cipher));
-	const char *addr = s->addr && strcmp(s->addr, "unix") != 0 ? s->addr : NULL;
-	struct client_key *k;
+/* One build: the record, and an index of its clients by key, made at the
+ * first new session (a poll of known sessions allocates nothing). */
+struct pbuild {
+	const struct poolrec_ctx *ctx;
+	struct poll_record *r;
+	size_t cap;		/* rows: the most clients and new sessions */
+	size_t *slot;		/* client index + 1; 0 empty */
+	size_t nslot;		/* a power of two, over 2 * cap */
+	bool oom;
+};
 
-	for (size_t i = 0; i < r->nclients; i++) {
-		k = &r->clients[i].key;
-		if (k->ssl == ssl && same(k->database, s->database) && same(k->user, s->user) &&
-		    same(k->application, s->application) && same(k->client_addr, addr) &&
-		    (!ssl || (same(k->tls_version, version) && same(k->cipher, cipher))))
-			return (ssize_t)i;
-	}
-	if (r->nclients == cap)
+static uint64_t
+mix(uint64_t h, const char *s)
+{
+	for (const char *p = s ? s : ""; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return (h ^ (s ? 0x1f : 0xff)) * 1099511628211ULL;
+}
+
+/* The key of a client row, as client_of stores it. */
+struct rowkey {
+	bool ssl;
+	const char *addr;
+	char version[64], cipher[128];
+};
+
+static void
+row_key(const struct pool_sock *s, struct rowkey *k)
+{
+	k->ssl = poolrows_tls(s->tls, k->version, sizeof(k->version), k->cipher, sizeof(k->cipher));
+	k->addr = s->addr && strcmp(s->addr, "unix") != 0 ? s->addr : NULL;
+}
+
+static uint64_t
+key_hash(const struct pool_sock *s, const struct rowkey *k)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	h = mix(mix(mix(mix(h, s->database), s->user), s->application), k->addr);
+	if (k->ssl)
+		h = mix(mix(h, k->version), k->cipher);
+	return h ^ k->ssl;
+}
+
+static bool
+key_eq(const struct client_key *c, const struct pool_sock *s, const struct rowkey *k)
+{
+	return c->ssl == k->ssl && same(c->database, s->database) && same(c->user, s->user) &&
+	       same(c->application, s->application) && same(c->client_addr, k->addr) &&
+	       (!k->ssl || (same(c->tls_version, k->version) && same(c->cipher, k->cipher)));
+}
+
+static int
+reserve(struct pbuild *b)
+{
+	struct poll_record *r = b->r;
+
+	if (b->slot != NULL)
+		return 0;
+	for (b->nslot = 16; b->nslot < 2 * b->cap; b->nslot *= 2)
+		;
+	b->slot = calloc(b->nslot, sizeof(*b->slot));
+	r->clients = calloc(b->cap, sizeof(*r->clients));
+	r->new_sessions = calloc(b->cap, sizeof(*r->new_sessions));
+	return b->slot && r->clients && r->new_sessions ? 0 : -1;
+}
+
+/* The record's client for this row, added if new; -1 out of memory. */
+static ssize_t
+client_of(struct pbuild *b, const struct pool_sock *s)
+{
+	struct poll_record *r = b->r;
+	struct rowkey rk;
+	struct client_key *k;
+	size_t mask, i;
+
+	if (reserve(b) < 0)
+		return -1;
+	row_key(s, &rk);
+	mask = b->nslot - 1;
+	for (i = (size_t)key_hash(s, &rk) & mask; b->slot[i]; i = (i + 1) & mask)
+		if (key_eq(&r->clients[b->slot[i] - 1].key, s, &rk))
+			return (ssize_t)(b->slot[i] - 1);
+	if (r->nclients == b->cap)
 		return -1;
 	k = &r->clients[r->nclients].key;
 	memset(&r->clients[r->nclients], 0, sizeof(r->clients[0]));
-	k->ssl = ssl;
+	k->ssl = rk.ssl;
 	k->bits = -1;
 	if (dup(&k->database, s->database) || dup(&k->user, s->user) ||
-	    dup(&k->application, s->application) || dup(&k->client_addr, addr) ||
-	    (ssl && (dup(&k->tls_version, version) || dup(&k->cipher, cipher))))
+	    dup(&k->application, s->application) || dup(&k->client_addr, rk.addr) ||
+	    (rk.ssl && (dup(&k->tls_version, rk.version) || dup(&k->cipher, rk.cipher))))
 		return -1;
-	return (ssize_t)r->nclients++;
+	b->slot[i] = ++r->nclients;
+	return (ssize_t)(r->nclients - 1);
 }
-
-struct ended_ctx {
-	struct poll_record *r;
-	bool oom;
-};
 
 static void
 on_ended(void *arg, int32_t pid, int64_t start_us, bool single_poll)
 {
-	struct ended_ctx *e = arg;
-	struct session_ref *n = realloc(e->r->ended_sessions,
-					(e->r->n_ended + 1) * sizeof(*n));
+	struct pbuild *b = arg;
+	struct poll_record *r = b->r;
+	struct session_ref *n = realloc(r->ended_sessions, (r->n_ended + 1) * sizeof(*n));
 
 	if (n == NULL) {
-		e->oom = true;
+		b->oom = true;
 		return;
 	}
-	e->r->ended_sessions = n;
-	n[e->r->n_ended++] = (struct session_ref){ .pid = pid, .backend_start_us = start_us,
+	r->ended_sessions = n;
+	n[r->n_ended++] = (struct session_ref){ .pid = pid, .backend_start_us = start_us,
 		.single_poll = single_poll };
 }
 
-/* A known session renamed (SET application_name through the pooler): it
- * leaves its old client for a new one, as pollrec.c does. */
+/* One session more of the row's client, with its first sample. */
 static int
-add_session(struct poll_record *r, const struct pool_sock *s, size_t cap, bool moved)
+add_session(struct pbuild *b, const struct pool_sock *s, bool moved)
 {
-	ssize_t ci;
+	struct poll_record *r = b->r;
+	ssize_t ci = client_of(b, s);
 
-	if (r->clients == NULL) {
-		r->clients = calloc(cap, sizeof(*r->clients));
-		r->new_sessions = calloc(cap, sizeof(*r->new_sessions));
-		if (r->clients == NULL || r->new_sessions == NULL)
-			return -1;
-	}
-	if ((ci = client_of(r, s, cap)) < 0)
+	if (ci < 0)
 		return -1;
 	r->clients[ci].samples++;
 	r->clients[ci].new_sessions++;
@@ -323,41 +405,41 @@ add_session(struct poll_record *r, const struct pool_sock *s, size_t cap, bool m
 	return 0;
 }
 
+/* A known session renamed (SET application_name through the pooler)
+ * leaves its old client for a new one, as in pollrec.c. */
 static int
-client_row(const struct poolrec_ctx *ctx, struct poll_record *r, const struct pool_sock *s,
-	   size_t cap)
+client_row(struct pbuild *b, const struct pool_sock *s)
 {
-	struct ended_ctx e = { r, false };
+	struct tracker *t = b->ctx->tracker;
 	int32_t pid = poolrows_pid(s);
 	uint64_t app = app_hash(s->application);
 
-	switch (tracker_mark(ctx->tracker, pid, s->connect_us, app)) {
+	switch (tracker_mark(t, pid, s->connect_us, app)) {
 	case TRACK_KNOWN:
 		return 0;
 	case TRACK_RENAMED:
-		on_ended(&e, pid, s->connect_us, false);
-		if (e.oom)
+		on_ended(b, pid, s->connect_us, false);
+		if (b->oom)
 			return -1;
-		r->ended_sessions[r->n_ended - 1].moved = true;
-		return add_session(r, s, cap, true);
+		b->r->ended_sessions[b->r->n_ended - 1].moved = true;
+		return add_session(b, s, true);
 	case TRACK_UNKNOWN:
 		break;
 	}
-	if (tracker_see(ctx->tracker, pid, s->connect_us, true, app) < 0)
+	if (tracker_see(t, pid, s->connect_us, true, app) < 0)
 		return -1;
-	return add_session(r, s, cap, false);
+	return add_session(b, s, false);
 }
 
 const char *
 poolrec_build(const struct poolrec_ctx *ctx, const PGresult *res, struct poll_record *r,
 	      struct poolrec_out *out)
 {
+	struct pbuild b = { .ctx = ctx, .r = r, .cap = (size_t)PQntuples(res) };
 	struct poolrows_cols c;
 	struct pool_sock s;
-	struct ended_ctx e = { r, false };
 	enum poolrow_error pe;
 	const char *err;
-	size_t cap = (size_t)PQntuples(res);
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -372,10 +454,11 @@ poolrec_build(const struct poolrec_ctx *ctx, const PGresult *res, struct poll_re
 		if (not_the_clusters(ctx, &s))
 			continue;
 		out->clients++;
-		rc = client_row(ctx, r, &s, cap);
+		rc = client_row(&b, &s);
 	}
 	if (rc == 0)
-		tracker_finish(ctx->tracker, on_ended, &e);
+		tracker_finish(ctx->tracker, on_ended, &b);
 	r->counters_known = false;
-	return rc < 0 || e.oom ? "out of memory" : NULL;
+	free(b.slot);
+	return rc < 0 || b.oom ? "out of memory" : NULL;
 }
