@@ -114,6 +114,13 @@ class Pooler(h.TestCase):
         self.assertEqual((direct["via"], direct["ssl"], direct["instance"]),
                          (None, True, "127.0.0.1:%d" % self.srv.port))
 
+    def test_instances_name_the_pooler(self):
+        rows = {i["instance"]: i for i in h.sslhist_json(self.d.db, "instances")}
+        pooler = rows["127.0.0.1:%d" % self.pb.port]
+        self.assertEqual((pooler["pooler"], pooler["cluster"], pooler["server_version"]),
+                         ("pb1", "main", "PgBouncer 1.18.0"))
+        self.assertIsNone(rows["127.0.0.1:%d" % self.srv.port]["pooler"])
+
     def test_server_connections_once_as_the_pooler(self):
         srv = "127.0.0.1:%d" % self.srv.port
         got = sorted((c["user"], c["instance"], c["via"], c["application"], c["ssl"])
