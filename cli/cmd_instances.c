@@ -29,7 +29,7 @@ enum {
 	Q_CLUSTER, Q_HOST, Q_PORT, Q_ROLE, Q_STATE, Q_LAST_SUCCESS, Q_LAST_ERROR,
 	Q_LAST_ERROR_AT, Q_FAILURES, Q_VERSION, Q_SSL, Q_FORCE_SSL, Q_ALL_SESSIONS,
 	Q_SUBJECT, Q_ISSUER, Q_NOT_BEFORE, Q_NOT_AFTER, Q_SHA256, Q_COV_SINCE, Q_POLLS,
-	Q_FAILED, Q_GAP_MS,
+	Q_FAILED, Q_GAP_MS, Q_POOLER,
 };
 
 static const char batch_sql[] =
@@ -44,7 +44,7 @@ static const char batch_sql[] =
 	"  i.server_version, i.ssl_enabled, i.force_ssl, i.can_see_all_sessions,"
 	"  i.cert_subject, i.cert_issuer, i.cert_not_before, i.cert_not_after, i.cert_sha256,"
 	"  min(v.hour), coalesce(sum(v.polls), 0), coalesce(sum(v.failed_polls), 0),"
-	"  coalesce(max(v.largest_gap_ms), 0)"
+	"  coalesce(max(v.largest_gap_ms), 0), i.pooler"
 	" FROM b JOIN instance i ON i.id = b.id"
 	" LEFT JOIN coverage v ON v.instance_id = i.id"
 	" GROUP BY i.id ORDER BY i.cluster, i.host, i.port";
@@ -74,6 +74,8 @@ static const struct col cols[] = {
 	{ "coverage.polls", "POLLS", COL_INT, 0, 0 },
 	{ "coverage.failed_polls", "FAILED", COL_INT, 0, 0 },
 	{ "coverage.largest_gap_s", "MAX GAP S", COL_SECONDS, 0, 0 },
+	/* A [pooler]'s row (sql/006_pooler.sql): its name; null for an instance. */
+	{ "pooler", "POOLER", COL_STR, COL_NO_TABLE, 0 },
 };
 #define NCOLS (sizeof(cols) / sizeof(cols[0]))
 
@@ -158,6 +160,7 @@ fill_cells(struct instances_src *s, struct cell *c)
 	cell_int(&c[22], batch_int(b, r, Q_FAILED));
 	c[23].null = false;
 	c[23].d = (double)batch_int(b, r, Q_GAP_MS) / 1000.0;
+	cell_str(&c[24], batch_text(b, r, Q_POOLER));
 }
 
 static int

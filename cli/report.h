@@ -51,6 +51,12 @@ struct rinst {
 	bool missed_known;
 	int64_t fast_polls;		/* polls at fast_interval, in the window */
 	int server_version_num;		/* 0: not known */
+	/* A [pooler] (sql/006_pooler.sql): its name, else NULL; its TLS
+	 * settings (SHOW CONFIG); its server connections that the cluster's
+	 * instances recorded (clients with pooler_server = its name). */
+	char *pooler;
+	char *pooler_client_tls, *pooler_server_tls, *pooler_ca_file;
+	int64_t pooler_servers;
 };
 
 struct count {
@@ -64,6 +70,12 @@ struct rcluster {
 	size_t ninst;
 	size_t active;		/* not retired */
 	int64_t clients, ssl, non_ssl, weak_tls;
+	int64_t pooler_plain;	/* of non_ssl: plain legs to a [pooler], which
+				 * rds.force_ssl does not reach (the verdict's
+				 * force_ssl counts non_ssl - pooler_plain) */
+	int64_t pooler_tls;	/* of ssl: TLS legs to a [pooler], verified
+				 * against the pooler's certificate, not the
+				 * server's (the rotation counts ssl - pooler_tls) */
 	int64_t one_session, client_sessions;	/* Good-Turing N1 and N */
 	struct count *tls;	/* TLS version -> SSL clients */
 	size_t ntls;

@@ -213,17 +213,33 @@ said(void (*say)(FILE *f, const struct dview *v), const struct dview *v)
 	return text;
 }
 
+/* The clients whose own connection reaches the server: a leg from an
+ * application to a [pooler] ends at the pooler, so rds.force_ssl never sees
+ * it and the server's CA never verifies it (findings name those legs). */
+static int64_t
+server_non_ssl(const struct rcluster *c)
+{
+	return c->non_ssl - c->pooler_plain;
+}
+
+static int64_t
+server_ssl(const struct rcluster *c)
+{
+	return c->ssl - c->pooler_tls;
+}
+
 static void
 say_unsafe(FILE *f, const struct dview *v)
 {
 	const struct rcluster *c = v->in->c;
+	int64_t nonssl = server_non_ssl(c);
 	size_t k, n = 0;
 
-	fprintf(f, "%lld non-SSL client%s", (long long)c->non_ssl, plural(c->non_ssl));
+	fprintf(f, "%lld non-SSL client%s", (long long)nonssl, plural(nonssl));
 	for (k = 0; k < c->ninst; k++)
-		if (c->inst[k].non_ssl > 0)
+		if (c->inst[k].non_ssl > 0 && c->inst[k].pooler == NULL)
 			fprintf(f, "%s%s", n++ ? ", " : " on ", c->inst[k].name);
-	fprintf(f, ": rds.force_ssl=1 would refuse %s", c->non_ssl == 1 ? "it" : "them");
+	fprintf(f, ": rds.force_ssl=1 would refuse %s", nonssl == 1 ? "it" : "them");
 }
 
 static void
@@ -233,6 +249,10 @@ say_safe(FILE *f, const struct dview *v)
 
 	if (c->clients == 0)
 		fputs("no client seen", f);
+	else if (c->pooler_plain > 0)
+		fprintf(f, "every client that reaches the server uses SSL; %lld plain leg%s to a "
+			"pooler end%s there (see findings)", (long long)c->pooler_plain,
+			plural(c->pooler_plain), c->pooler_plain == 1 ? "s" : "");
 	else
 		fprintf(f, "%s %lld client%s seen use%s SSL", c->clients == 1 ? "the" : "all",
 			(long long)c->clients, plural(c->clients), c->clients == 1 ? "s" : "");
@@ -247,8 +267,8 @@ say_action(FILE *f, const struct dview *v)
 	for (size_t k = 0; k < c->nverifying; k++)
 		verifying += c->verifying[k].n;
 	/* "may": a server never sees the client's sslmode. */
-	fprintf(f, "%lld SSL client%s may verify the server certificate", (long long)c->ssl,
-		plural(c->ssl));
+	fprintf(f, "%lld SSL client%s may verify the server certificate",
+		(long long)server_ssl(c), plural(server_ssl(c)));
 	if (verifying > 0)
 		fprintf(f, ", %lld with a driver that does by default", (long long)verifying);
 	fputs(": put the new CA in their trust store before the rotation", f);
@@ -296,7 +316,7 @@ verdict_eval(const struct verdict_input *in, struct verdict *v)
 	memset(v, 0, sizeof(*v));
 	if (add_doubts(in, v, 0, &ndoubts) < 0)
 		return -1;
-	if (c->non_ssl > 0) {
+	if (server_non_ssl(c) > 0) {
 		v->force_ssl = VF_UNSAFE;
 		if (add_reason(v, VERDICT_FORCE_SSL, said(say_unsafe, &dv)) < 0)
 			goto nomem;
@@ -307,7 +327,7 @@ verdict_eval(const struct verdict_input *in, struct verdict *v)
 		if (add_reason(v, VERDICT_FORCE_SSL, said(say_safe, &dv)) < 0)
 			goto nomem;
 	}
-	if (c->ssl > 0) {
+	if (server_ssl(c) > 0) {
 		v->rotation = VROT_ACTION;
 		if (add_reason(v, VERDICT_ROTATION, said(say_action, &dv)) < 0)
 			goto nomem;

@@ -538,7 +538,9 @@ poll_done(struct instance *in, const PGresult *res)
 	const struct pollrec_ctx ctx = { .tracker = in->tracker,
 		.server_version = in->server_version,
 		.exclude_users = &in->cluster->exclude_users,
-		.exclude_databases = &in->env->cfg->exclude_databases };
+		.exclude_databases = &in->env->cfg->exclude_databases,
+		.pooled = in->env->cfg->npoolers ? in->env->pooled : NULL,
+		.cluster = in->cluster->name };
 	struct pollrec_out out;
 	struct poll_record *r;
 	const char *err;

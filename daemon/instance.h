@@ -39,6 +39,7 @@ struct cluster_cfg;
 struct store;
 struct writer;
 struct metrics;
+struct poolmatch;
 struct instance;
 
 /* What all instances share; owned by the daemon. */
@@ -52,6 +53,9 @@ struct poller_env {
 	const char *own_users;		/* the roles the daemon connects as, as
 					 * a PostgreSQL text[] literal */
 	bool once;
+	/* Poolers' server connections (poolmatch.h), asked by the polls of
+	 * clusters that have a [pooler]. */
+	struct poolmatch *pooled;
 	/* --once: an instance made its attempt. */
 	void (*done)(void *arg, struct instance *in, bool ok);
 	void *done_arg;

@@ -18,6 +18,8 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "fleet.h"
+#include "pooler.h"
+#include "poolmatch.h"
 #include "hooks.h"
 #include "instance.h"
 #include "janitor.h"
@@ -49,12 +51,15 @@ struct daemon {
 	struct writer *writer;
 	struct hooks *hooks;
 	struct fleet *fleet;
+	struct poolers *poolers;	/* [pooler NAME]: not in --once */
+	struct poolmatch *poolmatch;
 	struct janitor *janitor;
 	struct metrics *metrics;	/* from the first metrics_listen on */
 	struct metrics_http *http;
 	struct poller_env env;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
 	bool once_polled, once_ok;
+	bool once_poolers_ok;		/* --once: every pooler's attempt succeeded */
 	int64_t once_deadline_ms;
 	int exit_code;
 };
@@ -193,6 +198,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	apply_log_level(d);
 	if (fleet_apply(d->fleet, old) < 0)
 		log_warnx("reload: some instances could not be registered; retrying at the next reload");
+	if (d->poolers && poolers_apply(d->poolers) < 0)
+		log_warnx("reload: some poolers could not be registered; retrying at the next reload");
 	hooks_reconfigure(d->hooks, cfg);
 	janitor_reconfigure(d->janitor, cfg);
 	store_set_alerts(d->store, hooks_alert_mask(cfg));
@@ -240,7 +247,15 @@ loop_healthy(void *arg, int64_t now, int64_t grace, char *why, size_t len)
 {
 	struct daemon *d = arg;
 
-	return liveness_check(d->fleet, d->writer, now, grace, why, len);
+	int64_t late;
+
+	if (!liveness_check(d->fleet, d->writer, now, grace, why, len))
+		return false;
+	if ((late = poolers_overdue_ms(d->poolers, now)) > grace) {
+		snprintf(why, len, "a pooler is stuck, %lld ms past its deadline", (long long)late);
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -289,9 +304,36 @@ on_once_polled(void *arg, bool all_ok)
 	struct daemon *d = arg;
 
 	d->once_polled = true;
-	d->once_ok = all_ok;
+	d->once_ok = all_ok && d->once_poolers_ok;
 	d->once_deadline_ms = mono_ms() + ONCE_STORE_WAIT_MS;
 	timer_add_ms(d->ev_once, 0);
+}
+
+/* --once: nothing to poll at all. */
+static void
+once_check_done(struct daemon *d)
+{
+	struct fleet_status st;
+
+	fleet_status(d->fleet, &st);
+	if (st.pending == 0)
+		on_once_polled(d, true);
+}
+
+/* --once: every pooler made its attempt; now the instances. */
+static void
+on_once_poolers(void *arg, bool all_ok)
+{
+	struct daemon *d = arg;
+
+	d->once_poolers_ok = all_ok;
+	if (fleet_apply(d->fleet, NULL) < 0) {
+		log_errorx("could not start polling (store: %s)", store_errmsg(d->store));
+		d->exit_code = 1;
+		event_base_loopbreak(d->base);
+		return;
+	}
+	once_check_done(d);
 }
 
 /* ---- set-up and tear-down ---- */
@@ -332,6 +374,8 @@ teardown(struct daemon *d)
 	janitor_free(d->janitor);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
+	poolers_free(d->poolers);
+	poolmatch_free(d->poolmatch);
 	if (d->writer && (left = writer_flush(d->writer)) > 0)
 		log_errorx("%zu poll results could not be stored before exit: %s", left,
 			   store_errmsg(d->store));
@@ -363,10 +407,11 @@ int
 main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
-	bool check = false;
+	bool check = false, once_waits;
 	char err[1024];
 	const char *db;
 
+	d.once_poolers_ok = true;
 	log_init("sslhistd", LVL_INFO);
 	if (parse_args(&d, argc, argv, &check) < 0)
 		return EXIT_USAGE;
@@ -402,6 +447,15 @@ main(int argc, char **argv)
 	d.own_users = instance_own_users(d.cfg);
 	d.env = (struct poller_env){ .base = d.base, .dns = d.dns, .store = d.store,
 		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
+	d.poolmatch = poolmatch_new();
+	d.env.pooled = d.poolmatch;
+	if (d.once && d.poolmatch)
+		poolmatch_no_hold(d.poolmatch);
+	/* --once: the poolers' attempts first (on_once_poolers), so that
+	 * the instances' polls know their server connections. */
+	once_waits = d.once && d.cfg->npoolers > 0;
+	if (d.poolmatch)
+		d.poolers = poolers_new(&d.env, d.poolmatch, d.once ? on_once_poolers : NULL, &d);
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
 	if (d.fleet)
 		d.janitor = janitor_new(d.base, d.store, d.writer, d.fleet, d.cfg);
@@ -409,8 +463,9 @@ main(int argc, char **argv)
 		d.exit_code = 1;
 		goto out;
 	}
-	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor ||
-	    fleet_apply(d.fleet, NULL) < 0) {
+	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor || !d.poolmatch ||
+	    !d.poolers || poolers_apply(d.poolers) < 0 ||
+	    (!once_waits && fleet_apply(d.fleet, NULL) < 0)) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
 		d.exit_code = 1;
 		goto out;
@@ -420,13 +475,8 @@ main(int argc, char **argv)
 		janitor_start(d.janitor);
 	notify_ready();
 	janitor_status(d.janitor);
-	if (d.once) {
-		struct fleet_status st;
-
-		fleet_status(d.fleet, &st);
-		if (st.pending == 0)
-			on_once_polled(&d, true);
-	}
+	if (d.once && !once_waits)
+		once_check_done(&d);
 	event_base_dispatch(d.base);
 out:
 	teardown(&d);

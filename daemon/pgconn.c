@@ -388,6 +388,7 @@ copy_params(struct pgconn *pc, const struct pgconn_params *params)
 	pc->port = params->port;
 	pc->connect_timeout_ms = params->connect_timeout_ms;
 	pc->query_timeout_ms = params->query_timeout_ms;
+	pc->console = params->console;
 	pc->host = strdup(params->host);
 	pc->cluster = strdup(c->name ? c->name : "");
 	pc->kv = calloc(c->nconn ? c->nconn : 1, sizeof(*pc->kv));

@@ -184,7 +184,8 @@ build_args(struct pgconn *pc, struct dial_args *a)
 		a->keys[n] = "hostaddr", a->vals[n++] = pc->addrs;
 	a->keys[n] = "port", a->vals[n++] = a->port;
 	a->keys[n] = "application_name", a->vals[n++] = "sslhistd";
-	a->keys[n] = "options", a->vals[n++] = a->options;
+	if (!pc->console)
+		a->keys[n] = "options", a->vals[n++] = a->options;
 	if (pc->password)
 		a->keys[n] = "password", a->vals[n++] = pc->password;
 	if (!pgc_kv_get(pc, "keepalives_idle"))

@@ -61,6 +61,7 @@ struct pgconn {
 
 	PGconn *conn;
 	bool flushing;			/* PQflush has more to send */
+	bool console;			/* pgconn_params.console */
 	struct event *sockev;
 	int armed_fd;			/* what sockev waits for: fd ... */
 	short armed_what;		/* ... and events; -1 / 0 when not */

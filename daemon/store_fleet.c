@@ -18,7 +18,8 @@ const char *const store_fleet_sql[ST_COUNT] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5) "
 	    "ON CONFLICT (cluster, host, port) DO UPDATE "
 	    "SET retired_at = NULL, role = excluded.role RETURNING id",
-	[ST_INSTANCE_ACTIVE] = "SELECT id FROM instance WHERE retired_at IS NULL",
+	/* Poolers' rows are the pooler set's (store_pooler.c). */
+	[ST_INSTANCE_ACTIVE] = "SELECT id FROM instance WHERE retired_at IS NULL AND pooler IS NULL",
 	[ST_INSTANCE_RETIRE] = "UPDATE instance SET retired_at = ?2 WHERE id = ?1",
 	/* ?3 NULL: the discovery succeeded. */
 	[ST_DISCOVERY] =

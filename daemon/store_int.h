@@ -69,6 +69,10 @@ enum stmt_id {
 	ST_HOOK_END_ALERT,
 	ST_HOOK_LAST_CLIENT,
 	ST_HOOK_CLIENTS_AFTER,
+	/* store_pooler.c */
+	ST_POOLER_UPSERT,
+	ST_POOLER_ACTIVE,
+	ST_POOLER_FACTS,
 	ST_COUNT
 };
 
@@ -78,6 +82,11 @@ extern const char *const store_fleet_sql[ST_COUNT];
 extern const char *const store_poll_sql[ST_COUNT];
 extern const char *const store_maint_sql[ST_COUNT];
 extern const char *const store_hooks_sql[ST_COUNT];
+extern const char *const store_pooler_sql[ST_COUNT];
+
+/* store_pooler.c: a pooler record's facts, inside store_apply's
+ * transaction. 0 or -1. */
+int store_pooler_facts(struct store *s, const struct poll_record *r);
 
 struct store {
 	sqlite3 *db;

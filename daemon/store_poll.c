@@ -44,8 +44,8 @@ const char *const store_poll_sql[ST_COUNT] = {
 	[ST_CLIENT_INSERT] =
 	    "INSERT INTO client_data (instance_id, ident, database, user, application, "
 	    "client_addr, client_hostname, ssl, tls_version, cipher, bits, client_dn, "
-	    "issuer_dn, first_seen, last_seen, sessions, samples) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
+	    "issuer_dn, first_seen, last_seen, sessions, samples, pooler_server) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)",
 	[ST_ALERT_INSERT] =
 	    "INSERT INTO alert (client_id, event, state, next_attempt_ms, created_at) "
 	    "VALUES (?1, ?2, 'pending', ?3, ?4)",
@@ -156,6 +156,10 @@ client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
 	md_int(s->md, k->bits >= 0, k->bits, &ok);
 	md_str(s->md, k->client_dn, &ok);
 	md_str(s->md, k->issuer_dn, &ok);
+	/* Only a pooler's server connection has one: every other digest
+	 * stays what it was before schema 6. */
+	if (k->pooler_server != NULL)
+		md_str(s->md, k->pooler_server, &ok);
 	ok &= EVP_DigestFinal_ex(s->md, full, &len);
 	if (!ok || len < IDENT_LEN) {
 		st_err(s, "client identity", "SHA-256 failed");
@@ -220,6 +224,8 @@ apply_instance(struct store *s, const struct poll_record *r)
 		st_err(s, "update instance", "no such instance");
 		return -1;
 	}
+	if (r->pooler != NULL && store_pooler_facts(s, r) < 0)
+		return -1;
 	return r->facts ? apply_facts(s, r) : 0;
 }
 
@@ -273,6 +279,7 @@ insert_client(struct store *s, const struct poll_record *r, const struct client_
 	st_int(s, st, 14, at_s(r));
 	st_int(s, st, 15, c->new_sessions);
 	st_int(s, st, 16, c->samples);
+	st_text(s, st, 17, k->pooler_server);
 	if (st_run(s, st, "insert client") < 0)
 		return -1;
 	*id = sqlite3_last_insert_rowid(s->db);

@@ -7,7 +7,8 @@
  * members, in order: cluster, instance, database, user, application,
  * client_addr, client_hostname, ssl, tls_version, cipher, bits, client_dn,
  * issuer_dn, driver (guessed from application, lib/driver.h), first_seen,
- * last_seen (RFC 3339 UTC), sessions, samples.
+ * last_seen (RFC 3339 UTC), sessions, samples, via (the pooler the client
+ * came through, or null).
  */
 #ifndef SSLHIST_CLIENTJSON_H
 #define SSLHIST_CLIENTJSON_H
@@ -31,6 +32,10 @@ struct clientjson {
 	const char *client_dn, *issuer_dn;
 	int64_t first_seen, last_seen;	/* Unix s */
 	int64_t sessions, samples;
+	const char *via;		/* the [pooler] it came through, or NULL */
+	const char *pooler_server;	/* a pooler's own server connection:
+					 * the pooler's name (driver
+					 * "pgbouncer"), else NULL */
 };
 
 /* Writes the object (a value: in an array, or after a key); `event`

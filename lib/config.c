@@ -278,6 +278,8 @@ validate_entries(struct loader *ld, struct config *cfg, struct sect_vals *vals)
 		e = &ld->entries[i];
 		if (ld->sects[e->sect].kind == SECT_DAEMON)
 			r = daemon_entry(ld, cfg, e);
+		else if (ld->sects[e->sect].kind == SECT_POOLER)
+			r = cfg_pooler_entry(ld, &vals[e->sect], e);
 		else
 			r = cfg_cluster_entry(ld, &vals[e->sect], e);
 		if (r == -1)
@@ -335,6 +337,8 @@ parse_file(struct loader *ld, struct config *cfg)
 	r = validate_entries(ld, cfg, vals);
 	if (r == 0)
 		r = cfg_build_clusters(ld, cfg, vals);
+	if (r == 0)
+		r = cfg_build_poolers(ld, cfg, vals);
 	for (size_t i = 0; i < ld->nsects; i++)
 		cfg_conn_free(vals[i].conn, vals[i].nconn);
 	free(vals);
@@ -392,9 +396,10 @@ config_free(struct config *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < cfg->nclusters; i++) {
-		c = &cfg->clusters[i];
+	for (i = 0; i < cfg->nclusters + cfg->npoolers; i++) {
+		c = i < cfg->nclusters ? &cfg->clusters[i] : &cfg->poolers[i - cfg->nclusters];
 		free(c->name);
+		free(c->fronts);
 		cfg_conn_free(c->conn, c->nconn);
 		for (size_t j = 0; j < c->ninstances; j++)
 			free(c->instances[j].host);
@@ -403,6 +408,7 @@ config_free(struct config *cfg)
 		strlist_free(&c->password_command);
 	}
 	free(cfg->clusters);
+	free(cfg->poolers);
 	free(cfg->path);
 	free(cfg->database);
 	strlist_free(&cfg->exclude_users);

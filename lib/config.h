@@ -67,6 +67,8 @@ struct cluster_cfg {
 	int64_t fast_for_ms;		/* own, or the daemon-wide value */
 	struct strlist exclude_users;	/* own, or the daemon-wide value */
 	struct strlist password_command;	/* argv; n == 0 when none */
+	char *fronts;			/* [pooler NAME]: the cluster it fronts
+					 * (`cluster`); NULL for a [cluster] */
 };
 
 struct config {
@@ -94,6 +96,10 @@ struct config {
 	struct listen_addr metrics_listen;
 	struct cluster_cfg *clusters;
 	size_t nclusters;
+	/* [pooler NAME] (config_pooler.c): the pooler's admin console as one
+	 * endpoint (instances[0]), `fronts` naming one of clusters[]. */
+	struct cluster_cfg *poolers;
+	size_t npoolers;
 };
 
 /*

@@ -265,9 +265,9 @@ resolve_instances(struct loader *ld, struct cluster_cfg *c, const struct entry *
 /* A value from the cluster, else from [defaults]. */
 #define PICK(own, def, field) ((own)->field ? (own)->field : (def)->field)
 
-static int
-build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
-	      const struct sect_vals *def, const struct sect_vals *own)
+int
+cfg_build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
+		  const struct sect_vals *def, const struct sect_vals *own)
 {
 	const struct entry *e;
 	size_t i;
@@ -343,7 +343,7 @@ cfg_build_clusters(struct loader *ld, struct config *cfg, struct sect_vals *vals
 			cfg_fail(ld, c->line, "out of memory");
 			return -1;
 		}
-		if (build_cluster(ld, cfg, c, def, &vals[i]) == -1)
+		if (cfg_build_cluster(ld, cfg, c, def, &vals[i]) == -1)
 			return -1;
 	}
 	return 0;

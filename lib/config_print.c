@@ -97,7 +97,10 @@ print_cluster(const struct cluster_cfg *c, FILE *out)
 	bool secret;
 	size_t i;
 
-	fprintf(out, "cluster %s\n", c->name);
+	if (c->fronts != NULL)
+		fprintf(out, "pooler %s\n  fronts cluster %s\n", c->name, c->fronts);
+	else
+		fprintf(out, "cluster %s\n", c->name);
 	print_instances(c, out);
 	format_duration(c->interval_ms, d2, sizeof(d2));
 	fprintf(out, "  interval %s\n", d2);
@@ -167,4 +170,8 @@ config_print(const struct config *cfg, FILE *out)
 	fprintf(out, "%zu cluster%s\n", cfg->nclusters, cfg->nclusters == 1 ? "" : "s");
 	for (i = 0; i < cfg->nclusters; i++)
 		print_cluster(&cfg->clusters[i], out);
+	if (cfg->npoolers > 0)
+		fprintf(out, "%zu pooler%s\n", cfg->npoolers, cfg->npoolers == 1 ? "" : "s");
+	for (i = 0; i < cfg->npoolers; i++)
+		print_cluster(&cfg->poolers[i], out);
 }

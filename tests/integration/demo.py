@@ -1,5 +1,6 @@
 """The README's demo: two throwaway PostgreSQL 15 servers with TLS (the second
-presents a certificate from another CA), a few SSL and non-SSL psql clients,
+presents a certificate from another CA, and a PgBouncer in front of it), a few
+SSL and non-SSL psql clients,
 sslhistd for a few seconds, then what it recorded as `sslhist` shows it.
 
 Run through scripts/demo.sh (which installs and builds first). Everything it
@@ -10,6 +11,7 @@ import subprocess
 import sys
 
 import harness as h
+from pgbouncer import PgBouncer
 
 
 def banner(text):
@@ -32,6 +34,10 @@ def main():
         print("  %-8s 127.0.0.1:%d  certificate issued by %s"
               % (s.name, s.port, h.cert_field(s.cert, "issuer")))
 
+    pooler = PgBouncer(billing, users=("app2",))
+    print("  pgbouncer 127.0.0.1:%d  in front of billing (server_tls_sslmode verify-full)"
+          % pooler.port)
+
     banner("Connecting clients")
     S = h.Session
     sessions = [
@@ -43,20 +49,29 @@ def main():
         S(orders, "rdsadmin", "rdsadmin", "require", "rds-internal"),   # never recorded
     ]
     h.wait_all_visible(sessions)
+    pooled = S(pooler, "app2", "appdb", "disable", "billing-lambda")
+    h.wait_until(lambda: any(r["application_name"] == "billing-lambda"
+                             for r in pooler.admin("SHOW CLIENTS")), 15, "billing-lambda")
+    sessions.append(pooled)
     for s in sessions:
         print("  %-24s %s@%s on %s, sslmode=%s" % (s.application_name, s.user, s.dbname,
-                                                    s.server.name, s.sslmode))
+                                                    getattr(s.server, "name", "?"), s.sslmode))
 
     banner("Running sslhistd for a few seconds")
     d = h.Daemon({
         "sslhistd": {"interval": "1s"},
         "cluster orders": h.cluster_for(orders),
         "cluster billing": h.cluster_for(billing),
+        "pooler billing-pgbouncer": {"cluster": "billing", "host": pooler.host,
+                                     "port": pooler.port, "user": "monitor",
+                                     "sslmode": "disable"},
     }, name="demo")
     print(open(d.conf).read().rstrip())
     d.start()
     d.wait_polls("orders", 3, timeout=30)
     d.wait_polls("billing", 3, timeout=30)
+    d.wait(lambda: any(c["via"] for c in h.sslhist_json(d.db, "clients")), 30,
+           "the client behind the pooler")
     rc, took = d.stop()
     print("  sslhistd stopped (exit %d after %.2fs); database %s" % (rc, took, d.db))
     if rc != 0:

@@ -49,46 +49,47 @@ struct vcase {
 	enum verdict_rotation rotation;
 	struct reason reasons[6];
 	size_t nreasons;
+	int64_t pooler_plain, pooler_tls;	/* of non_ssl, of ssl: legs to a [pooler] */
 };
 
 static const struct vcase cases[] = {
 	{ "no client on a healthy instance: safe and ready", 0, 0, 0, 0, 0, 0,
 	  { OK_INST("a:5432") }, 1, VF_SAFE, VROT_READY,
 	  { { F, "no client seen" },
-	    { R, "no SSL client seen: a new server certificate breaks none" } }, 2 },
+	    { R, "no SSL client seen: a new server certificate breaks none" } }, 2, 0, 0 },
 	{ "only SSL clients, nothing in doubt: safe, action", 3, 3, 0, 1, 0, 0,
 	  { OK_INST("a:5432") }, 1, VF_SAFE, VROT_ACTION,
 	  { { F, "all 3 clients seen use SSL" },
 	    { R, "3 SSL clients may verify the server certificate, 1 with a driver that does "
-	      "by default: put the new CA in their trust store before the rotation" } }, 2 },
+	      "by default: put the new CA in their trust store before the rotation" } }, 2, 0, 0 },
 	{ "one non-SSL client: unsafe, and ready", 1, 0, 1, 0, 0, 0,
 	  { { "a:5432", OLD, 1000, 0, 0, 1, true, 0, 150004, false, 1 } }, 1,
 	  VF_UNSAFE, VROT_READY,
 	  { { F, "1 non-SSL client on a:5432: rds.force_ssl=1 would refuse it" },
-	    { R, "no SSL client seen: a new server certificate breaks none" } }, 2 },
+	    { R, "no SSL client seen: a new server certificate breaks none" } }, 2, 0, 0 },
 	{ "decided values list no doubts", 5, 2, 3, 0, 0, 0,
 	  { { "a:1", OLD, 10, 0, 0, 1, true, 4, 150004, false, 2 },
 	    { "b:2", NOW - 3600, 10, 0, 0, 1, true, 0, 150004, false, 1 } }, 2,
 	  VF_UNSAFE, VROT_ACTION,
 	  { { F, "3 non-SSL clients on a:1, b:2: rds.force_ssl=1 would refuse them" },
 	    { R, "2 SSL clients may verify the server certificate: put the new CA in their "
-	      "trust store before the rotation" } }, 2 },
+	      "trust store before the rotation" } }, 2, 0, 0 },
 	{ "unnamed missed sessions: both unknown, said once for both", 2, 0, 0, 0, 0, 0,
 	  { { "a:5432", OLD, 1000, 0, 0, 1, true, 5, 150004, false, 0 } }, 1,
 	  VF_UNKNOWN, VROT_UNKNOWN,
-	  { { FR, "5 missed sessions, begun and ended between two polls, no log named" } }, 1 },
+	  { { FR, "5 missed sessions, begun and ended between two polls, no log named" } }, 1, 0, 0 },
 	{ "SSL clients and a miss: force_ssl unknown, rotation action", 2, 2, 0, 0, 0, 0,
 	  { { "a:5432", OLD, 1000, 0, 0, 1, true, 1, 150004, false, 0 } }, 1,
 	  VF_UNKNOWN, VROT_ACTION,
 	  { { R, "2 SSL clients may verify the server certificate: put the new CA in their "
 	      "trust store before the rotation" },
-	    { F, "1 missed session, begun and ended between two polls, no log named" } }, 2 },
+	    { F, "1 missed session, begun and ended between two polls, no log named" } }, 2, 0, 0 },
 	{ "PostgreSQL 13 cannot count misses", 1, 1, 0, 0, 0, 0,
 	  { { "old:5432", OLD, 1000, 0, 0, 1, false, 0, 130011, false, 0 } }, 1,
 	  VF_UNKNOWN, VROT_ACTION,
 	  { { R, "1 SSL client may verify the server certificate: put the new CA in their "
 	      "trust store before the rotation" },
-	    { F, "old:5432: PostgreSQL 13 cannot count missed sessions" } }, 2 },
+	    { F, "old:5432: PostgreSQL 13 cannot count missed sessions" } }, 2, 0, 0 },
 	{ "failing, blind, never polled, not yet counted: each said", 0, 0, 0, 0, 0, 0,
 	  { { "f:1", OLD, 100, 60, 60, 1, true, 0, 150004, false, 0 },
 	    { "b:2", OLD, 100, 0, 0, 0, false, 0, 150004, false, 0 },
@@ -97,24 +98,35 @@ static const struct vcase cases[] = {
 	  { { FR, "n:3: no successful poll in the history" },
 	    { FR, "f:1: failing, 60 polls in a row" },
 	    { FR, "b:2: the monitoring role cannot see other users' sessions" },
-	    { FR, "b:2: missed sessions not counted yet, fewer than two polls" } }, 4 },
+	    { FR, "b:2: missed sessions not counted yet, fewer than two polls" } }, 4, 0, 0 },
 	{ "discovery failing", 0, 0, 0, 0, 3, 0,
 	  { OK_INST("a:5432") }, 1, VF_UNKNOWN, VROT_UNKNOWN,
 	  { { FR, "instance discovery failing, 3 attempts in a row: new instances are not "
-	      "polled" } }, 1 },
+	      "polled" } }, 1, 0, 0 },
 	{ "a history shorter than a day names the instance", 0, 0, 0, 0, 0, 0,
 	  { OK_INST("a:1"), { "new:2", NOW - 3600, 100, 0, 0, 1, true, 0, 150004, false, 0 } },
 	  2, VF_UNKNOWN, VROT_UNKNOWN,
-	  { { FR, "new:2: history only since 2026-11-30T23:00:00Z, less than a day" } }, 1 },
+	  { { FR, "new:2: history only since 2026-11-30T23:00:00Z, less than a day" } }, 1, 0, 0 },
 	{ "a window (--since) shorter than a day", 0, 0, 0, 0, 0, NOW - 7200,
 	  { OK_INST("a:1") }, 1, VF_UNKNOWN, VROT_UNKNOWN,
-	  { { FR, "a:1: history only since 2026-11-30T22:00:00Z, less than a day" } }, 1 },
+	  { { FR, "a:1: history only since 2026-11-30T22:00:00Z, less than a day" } }, 1, 0, 0 },
 	{ "a retired instance (failing, PostgreSQL 13, new) raises no doubt", 1, 1, 0, 0, 0, 0,
 	  { OK_INST("a:1"), { "gone:2", NOW - 60, 1, 1, 1, 0, true, 0, 130000, true, 0 } }, 2,
 	  VF_SAFE, VROT_ACTION,
 	  { { F, "the 1 client seen uses SSL" },
 	    { R, "1 SSL client may verify the server certificate: put the new CA in their "
-	      "trust store before the rotation" } }, 2 },
+	      "trust store before the rotation" } }, 2, 0, 0 },
+	{ "legs to a pooler only: force_ssl never reaches them, nor the server's CA", 3, 1, 2,
+	  0, 0, 0, { OK_INST("a:1") }, 1, VF_SAFE, VROT_READY,
+	  { { F, "every client that reaches the server uses SSL; 2 plain legs to a pooler end "
+	      "there (see findings)" },
+	    { R, "no SSL client seen: a new server certificate breaks none" } }, 2, 2, 1 },
+	{ "a pooler's own TLS server connection needs the new CA", 4, 2, 2, 0, 0, 0,
+	  { OK_INST("a:1") }, 1, VF_SAFE, VROT_ACTION,
+	  { { F, "every client that reaches the server uses SSL; 2 plain legs to a pooler end "
+	      "there (see findings)" },
+	    { R, "1 SSL client may verify the server certificate: put the new CA in their "
+	      "trust store before the rotation" } }, 2, 2, 1 },
 };
 
 static void
@@ -125,6 +137,8 @@ build(const struct vcase *k, struct rcluster *c, struct rinst *in, struct count 
 	c->clients = k->clients;
 	c->ssl = k->ssl;
 	c->non_ssl = k->non_ssl;
+	c->pooler_plain = k->pooler_plain;
+	c->pooler_tls = k->pooler_tls;
 	c->disc.failures = k->disc_failures;
 	c->disc.known = k->disc_failures > 0;
 	if (k->verifying > 0) {
