@@ -85,6 +85,11 @@ def flush_clients(db, batch):
     batch.clear()
 
 
+# Named columns: later migrations add columns (sql/005: fast_polls) with defaults.
+COVERAGE_INSERT = ("INSERT INTO coverage (instance_id, hour, polls, failed_polls, largest_gap_ms,"
+                   " sessions, single_poll_sessions, missed_sessions) VALUES (?,?,?,?,?,?,?,?)")
+
+
 def coverage(db, n_inst, hours, rng):
     first_hour = (NOW // 3600 - hours) * 3600
     rows = []
@@ -94,9 +99,9 @@ def coverage(db, n_inst, hours, rng):
                          30000 + rng.randrange(5000) + (200000 if rng.random() < 0.001 else 0),
                          rng.randrange(20), rng.randrange(5), rng.randrange(3)))
         if len(rows) >= 50000:
-            db.executemany("INSERT INTO coverage VALUES (?,?,?,?,?,?,?,?)", rows)
+            db.executemany(COVERAGE_INSERT, rows)
             rows.clear()
-    db.executemany("INSERT INTO coverage VALUES (?,?,?,?,?,?,?,?)", rows)
+    db.executemany(COVERAGE_INSERT, rows)
 
 
 def alerts(db, n_clients, rng):
