@@ -1,0 +1,589 @@
+/* histmerge.c: several histories read as one (histmerge.h). */
+#include "histmerge.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "histdb.h"
+#include "livecounts.h"
+
+/* Alert ids of file k become id * ALERT_SPAN + k: unique, and in id order
+ * within each file. More than SQLite's hard cap of attached files. */
+#define ALERT_SPAN 128
+
+/* ---- a growable SQL text ------------------------------------------------ */
+
+struct sql {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+add(struct sql *q, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *ns;
+
+	if (q->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(q->s ? q->s + q->len : NULL, q->s ? q->cap - q->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			q->oom = true;
+			return;
+		}
+		if (q->s != NULL && q->len + (size_t)n < q->cap) {
+			q->len += (size_t)n;
+			return;
+		}
+		q->cap = (q->cap + (size_t)n + 1) * 2;
+		if ((ns = realloc(q->s, q->cap)) == NULL) {
+			q->oom = true;
+			return;
+		}
+		q->s = ns;
+	}
+}
+
+/* A rule's expression with every '@' replaced by u.COL. */
+static void
+add_expr(struct sql *q, const char *expr, const char *col)
+{
+	for (const char *p = expr; *p != '\0'; p++) {
+		if (*p == '@')
+			add(q, "u.\"%s\"", col);
+		else
+			add(q, "%c", *p);
+	}
+}
+
+/* ---- the columns of a table in main ------------------------------------ */
+
+struct cols {
+	char **name, **type;
+	size_t n;
+};
+
+static void
+cols_free(struct cols *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->name[i]);
+		free(c->type[i]);
+	}
+	free(c->name);
+	free(c->type);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+cols_load(sqlite3 *db, const char *table, struct cols *c)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if (sqlite3_prepare_v2(db, "SELECT name, type FROM pragma_table_info(?1, 'main')", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char **nn = realloc(c->name, (c->n + 1) * sizeof(*nn));
+		char **nt = nn ? realloc(c->type, (c->n + 1) * sizeof(*nt)) : NULL;
+
+		if (nn != NULL)
+			c->name = nn;
+		if (nt == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		c->type = nt;
+		c->name[c->n] = strdup((const char *)sqlite3_column_text(st, 0));
+		c->type[c->n] = strdup((const char *)sqlite3_column_text(st, 1));
+		c->n++;
+		if (c->name[c->n - 1] == NULL || c->type[c->n - 1] == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cols_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+has_col(const struct cols *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->name[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* ---- how each table merges ----------------------------------------------- */
+
+struct rule {
+	const char *col;
+	const char *expr;	/* over u; '@' is the column; NULL: omitted */
+};
+
+struct grouped {
+	const char *table;
+	const char *keys;	/* GROUP BY (and PARTITION BY of the ranks) */
+	const char *ranks[3];	/* ORDER BY of rank windows u.rk1 .. rk3 */
+	const struct rule *rules;
+	const char *deflt;	/* a column no rule names (a later schema's) */
+	const char *extra;	/* appended select list, or NULL */
+	const char *having;	/* or NULL */
+};
+
+#define PICK1 "max(CASE WHEN u.rk1 = 1 THEN @ END)"
+#define PICK2 "max(CASE WHEN u.rk2 = 1 THEN @ END)"
+#define PICK3 "max(CASE WHEN u.rk3 = 1 THEN @ END)"
+
+/* The freshest observer (latest attempt) for what is state, the latest
+ * facts for what the server is, the latest error for the error; failing
+ * only while every observer still polling it fails. */
+static const struct rule instance_rules[] = {
+	{ "id", NULL }, { "cluster", "@" }, { "host", "@" }, { "port", "@" },
+	{ "role", PICK1 }, { "added_at", "min(@)" },
+	{ "retired_at", "CASE WHEN count(*) > count(@) THEN NULL ELSE max(@) END" },
+	{ "last_attempt", "max(@)" }, { "last_success", "max(@)" },
+	{ "last_error", PICK3 }, { "last_error_at", "max(@)" },
+	{ "consecutive_failures",
+	  "coalesce(min(CASE WHEN u.retired_at IS NULL THEN @ END), min(@))" },
+	{ "facts_at", "max(@)" }, { "can_see_all_sessions", "max(@)" },
+	{ "server_version", PICK2 }, { "server_version_num", PICK2 }, { "ssl_enabled", PICK2 },
+	{ "force_ssl", PICK2 }, { "cert_subject", PICK2 }, { "cert_issuer", PICK2 },
+	{ "cert_not_before", PICK2 }, { "cert_not_after", PICK2 }, { "cert_sha256", PICK2 },
+	{ "polls_ok", "sum(@)" },
+	{ NULL, NULL },
+};
+static const struct grouped instance_merge = {
+	"instance", "u.cluster, u.host, u.port",
+	{ "coalesce(last_attempt, -1) DESC, src", "coalesce(facts_at, -1) DESC, src",
+	  "coalesce(last_error_at, -1) DESC, src" },
+	instance_rules, PICK1, "sum(1 << u.src)", NULL,
+};
+
+#define CLIENT_KEYS "instance_id, database, user, application, client_addr, ssl," \
+	" tls_version, cipher, bits, client_dn, issuer_dn"
+static const struct rule client_rules[] = {
+	{ "id", "u.gid" }, { "instance_id", "min(@)" }, { "ident", "min(@)" },
+	{ "database", "min(@)" }, { "user", "min(@)" }, { "application", "min(@)" },
+	{ "client_addr", "min(@)" }, { "ssl", "min(@)" }, { "tls_version", "min(@)" },
+	{ "cipher", "min(@)" }, { "bits", "min(@)" }, { "client_dn", "min(@)" },
+	{ "issuer_dn", "min(@)" }, { "client_hostname", PICK1 }, { "first_seen", "min(@)" },
+	{ "last_seen", "max(u.d_seen)" }, { "sessions", "max(@)" },
+	{ "samples", "sum(u.d_samples)" }, { "live", "0" }, { "live_from", "0" },
+	{ NULL, NULL },
+};
+static const struct grouped client_merge = {
+	"client_data", "u.gid", { NULL, NULL, NULL }, client_rules, "max(@)", NULL, NULL,
+};
+
+static const struct rule coverage_rules[] = {
+	{ "instance_id", "@" }, { "hour", "@" },
+	{ "polls", "sum(@)" }, { "failed_polls", "sum(@)" },
+	{ "largest_gap_ms", "coalesce(min(CASE WHEN u.polls > u.failed_polls THEN @ END), max(@))" },
+	{ "sessions", "max(@)" }, { "single_poll_sessions", "min(@)" },
+	{ "missed_sessions", "min(@)" },
+	{ NULL, NULL },
+};
+static const struct grouped coverage_merge = {
+	"coverage", "u.instance_id, u.hour", { NULL, NULL, NULL }, coverage_rules, "sum(@)",
+	NULL, NULL,
+};
+
+/* An observer with a known count for the hour and no row for a database
+ * missed none there. */
+static const struct rule missed_rules[] = {
+	{ "instance_id", "@" }, { "hour", "@" }, { "database", "@" },
+	{ "missed", "CASE WHEN (SELECT count(*) FROM temp.m_coverage_src v"
+		    " WHERE v.instance_id = u.instance_id AND v.hour = u.hour"
+		    " AND v.missed_sessions IS NOT NULL) > count(*) THEN 0 ELSE min(@) END" },
+	{ NULL, NULL },
+};
+static const struct grouped missed_merge = {
+	"missed_session", "u.instance_id, u.hour, u.database", { NULL, NULL, NULL },
+	missed_rules, "max(@)", NULL, "HAVING missed > 0",
+};
+
+/* The observer whose discovery works best speaks for the cluster. */
+static const struct rule discovery_rules[] = {
+	{ "cluster", "@" }, { "last_attempt", "max(@)" }, { "last_success", "max(@)" },
+	{ NULL, NULL },
+};
+static const struct grouped discovery_merge = {
+	"discovery", "u.cluster",
+	{ "consecutive_failures, coalesce(last_attempt, -1) DESC, src", NULL, NULL },
+	discovery_rules, PICK1, NULL, NULL,
+};
+
+static const struct rule *
+rule_for(const struct grouped *g, const char *col)
+{
+	for (const struct rule *r = g->rules; r->col != NULL; r++)
+		if (strcmp(r->col, col) == 0)
+			return r;
+	return NULL;
+}
+
+/* ---- building -------------------------------------------------------------- */
+
+struct merge {
+	sqlite3 *db;
+	size_t n;		/* files */
+	char *err;
+	size_t errlen;
+};
+
+static const char *
+schema_name(size_t k, char buf[32])
+{
+	if (k == 0)
+		return "main";
+	snprintf(buf, 32, "src%zu", k);
+	return buf;
+}
+
+static int
+run(struct merge *m, struct sql *q, const char *what)
+{
+	int rc;
+
+	if (q->oom) {
+		snprintf(m->err, m->errlen, "merging histories: out of memory");
+		return -1;
+	}
+	rc = sqlite3_exec(m->db, q->s, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(m->err, m->errlen, "merging histories (%s): %s", what,
+			 sqlite3_errmsg(m->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* One file's rows of `table` with the ids mapped into the merged spaces. */
+static void
+add_arm(struct sql *q, const char *table, const struct cols *c, size_t k)
+{
+	char sb[32];
+	const char *s = schema_name(k, sb);
+
+	add(q, "%sSELECT %zu AS src", k ? " UNION ALL " : "", k);
+	for (size_t i = 0; i < c->n; i++) {
+		const char *col = c->name[i];
+
+		if (strcmp(col, "instance_id") == 0 && strcmp(table, "instance") != 0)
+			add(q, ", (SELECT id FROM temp.m_inst WHERE src = %zu AND local_id ="
+			    " t.instance_id) AS instance_id", k);
+		else if (strcmp(col, "client_id") == 0)
+			add(q, ", (SELECT gid FROM temp.m_cl WHERE src = %zu AND local_id ="
+			    " t.client_id) AS client_id", k);
+		else if (strcmp(col, "alert_id") == 0 ||
+			 (strcmp(col, "id") == 0 && strcmp(table, "alert") == 0))
+			add(q, ", t.\"%s\" * %d + %zu AS \"%s\"", col, ALERT_SPAN, k, col);
+		else
+			add(q, ", t.\"%s\"", col);
+	}
+	add(q, " FROM \"%s\".\"%s\" t", s, table);
+}
+
+static void
+add_arms(struct merge *m, struct sql *q, const char *table, const struct cols *c)
+{
+	for (size_t k = 0; k < m->n; k++)
+		add_arm(q, table, c, k);
+}
+
+/* SELECT <merged columns> FROM (<from> with ranks) u GROUP BY ... */
+static void
+add_grouped(struct sql *q, const struct grouped *g, const struct cols *c, const char *from)
+{
+	const char *sep = "";
+	const char *part = g->keys;
+
+	add(q, "SELECT ");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct rule *r = rule_for(g, c->name[i]);
+		const char *e = r ? r->expr : g->deflt;
+
+		if (e == NULL)
+			continue;
+		add(q, "%s", sep);
+		add_expr(q, e, c->name[i]);
+		add(q, " AS \"%s\"", c->name[i]);
+		sep = ", ";
+	}
+	if (g->extra != NULL)
+		add(q, ", %s", g->extra);
+	add(q, " FROM (SELECT *");
+	for (int r = 0; r < 3; r++) {
+		if (g->ranks[r] == NULL)
+			continue;
+		/* the partition is the keys without the "u." of the outer query */
+		add(q, ", row_number() OVER (PARTITION BY ");
+		for (const char *p = part; *p != '\0'; p++) {
+			if (strncmp(p, "u.", 2) == 0)
+				p += 2;
+			add(q, "%c", *p);
+		}
+		add(q, " ORDER BY %s) AS rk%d", g->ranks[r], r + 1);
+	}
+	add(q, " FROM (%s)) u GROUP BY %s", from, g->keys);
+	if (g->having != NULL)
+		add(q, " %s", g->having);
+}
+
+/* CREATE TEMP TABLE name (id INTEGER PRIMARY KEY, the other columns). */
+static void
+add_table_ddl(struct sql *q, const char *table, const struct cols *c, const char *extra)
+{
+	add(q, "CREATE TEMP TABLE \"%s\" (", table);
+	for (size_t i = 0; i < c->n; i++)
+		add(q, "%s\"%s\" %s%s", i ? ", " : "", c->name[i],
+		    strcmp(c->name[i], "id") == 0 ? "INTEGER" : c->type[i],
+		    strcmp(c->name[i], "id") == 0 ? " PRIMARY KEY" : "");
+	add(q, "%s%s);", extra ? ", " : "", extra ? extra : "");
+}
+
+static int
+build_instance(struct merge *m)
+{
+	struct sql q = { 0 }, from = { 0 };
+	struct cols c;
+	char sb[32];
+	int rc;
+
+	if (cols_load(m->db, "instance", &c) < 0)
+		return -1;
+	add_arms(m, &from, "instance", &c);
+	add_table_ddl(&q, "instance", &c, "source_mask INTEGER");
+	add(&q, "INSERT INTO temp.instance (");
+	for (size_t i = 0, first = 1; i < c.n; i++) {
+		if (strcmp(c.name[i], "id") == 0)
+			continue;
+		add(&q, "%s\"%s\"", first ? "" : ", ", c.name[i]);
+		first = 0;
+	}
+	add(&q, ", source_mask) ");
+	add_grouped(&q, &instance_merge, &c, from.s ? from.s : "");
+	add(&q, " ORDER BY u.cluster, u.host, u.port;"
+	    "CREATE UNIQUE INDEX temp.m_instance_key ON instance (cluster, host, port);"
+	    "CREATE TEMP TABLE m_inst (src INTEGER, local_id INTEGER, id INTEGER,"
+	    " PRIMARY KEY (src, local_id)) WITHOUT ROWID;"
+	    "CREATE INDEX temp.m_inst_id ON m_inst (id);");
+	for (size_t k = 0; k < m->n; k++)
+		add(&q, "INSERT INTO temp.m_inst SELECT %zu, t.id, i.id FROM \"%s\".instance t"
+		    " JOIN temp.instance i ON i.cluster = t.cluster AND i.host = t.host"
+		    " AND i.port = t.port;", k, schema_name(k, sb));
+	if (from.oom)
+		q.oom = true;
+	rc = run(m, &q, "instances");
+	free(q.s);
+	free(from.s);
+	cols_free(&c);
+	return rc;
+}
+
+/* Per file: the columns of schema 2 derived with that file's own instance
+ * row, the instance mapped; then one group per client identity. */
+static int
+build_clients(struct merge *m)
+{
+	struct sql q = { 0 };
+	struct cols c;
+	char sb[32];
+	int rc;
+
+	if (cols_load(m->db, "client_data", &c) < 0)
+		return -1;
+	if (!has_col(&c, "last_seen") || !has_col(&c, "live")) {
+		cols_free(&c);
+		snprintf(m->err, m->errlen, "merging histories: unexpected client schema");
+		return -1;
+	}
+	add(&q, "CREATE TEMP TABLE m_cl AS SELECT *, dense_rank() OVER (ORDER BY " CLIENT_KEYS
+	    ") AS gid, row_number() OVER (PARTITION BY " CLIENT_KEYS
+	    " ORDER BY d_seen DESC) AS rk1 FROM (");
+	for (size_t k = 0; k < m->n; k++) {
+		add(&q, "%sSELECT %zu AS src, t.id AS local_id, (SELECT id FROM temp.m_inst"
+		    " WHERE src = %zu AND local_id = t.instance_id) AS instance_id",
+		    k ? " UNION ALL " : "", k, k);
+		for (size_t i = 0; i < c.n; i++)
+			if (strcmp(c.name[i], "id") != 0 && strcmp(c.name[i], "instance_id") != 0)
+				add(&q, ", t.\"%s\"", c.name[i]);
+		add(&q, ", " LIVE_DERIVED_SEEN("t", "i") " AS d_seen, " LIVE_SAMPLES("t", "i")
+		    " AS d_samples FROM \"%s\".client_data t JOIN \"%s\".instance i"
+		    " ON i.id = t.instance_id", schema_name(k, sb), schema_name(k, sb));
+	}
+	add(&q, ");CREATE INDEX temp.m_cl_src ON m_cl (src, local_id);");
+	add_table_ddl(&q, "client_data", &c, NULL);
+	add(&q, "INSERT INTO temp.client_data (");
+	for (size_t i = 0; i < c.n; i++)
+		add(&q, "%s\"%s\"", i ? ", " : "", c.name[i]);
+	add(&q, ") ");
+	add_grouped(&q, &client_merge, &c, "SELECT * FROM temp.m_cl");
+	add(&q, ";CREATE INDEX temp.client_instance ON client_data (instance_id, last_seen);"
+	    "CREATE INDEX temp.client_last_seen ON client_data (last_seen);");
+	rc = run(m, &q, "clients");
+	free(q.s);
+	cols_free(&c);
+	return rc;
+}
+
+/* A view: grouped (g) or all rows (g NULL). */
+static int
+build_view(struct merge *m, const char *table, const struct grouped *g)
+{
+	struct sql q = { 0 }, from = { 0 };
+	struct cols c;
+	int rc;
+
+	if (cols_load(m->db, table, &c) < 0)
+		return -1;
+	add_arms(m, &from, table, &c);
+	if (strcmp(table, "coverage") == 0)
+		add(&q, "CREATE TEMP VIEW m_coverage_src AS %s;", from.s ? from.s : "");
+	add(&q, "CREATE TEMP VIEW \"%s\" AS ", table);
+	if (g == NULL) {
+		add(&q, "SELECT");
+		for (size_t i = 0; i < c.n; i++)
+			add(&q, "%s \"%s\"", i ? "," : "", c.name[i]);
+		add(&q, " FROM (%s)", from.s ? from.s : "");
+	} else {
+		add_grouped(&q, g, &c, from.s ? from.s : "");
+	}
+	if (from.oom)
+		q.oom = true;
+	rc = run(m, &q, table);
+	free(q.s);
+	free(from.s);
+	cols_free(&c);
+	return rc;
+}
+
+static const struct grouped *
+grouped_for(const char *table)
+{
+	static const struct grouped *const g[] = { &coverage_merge, &missed_merge,
+						   &discovery_merge };
+
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+		if (strcmp(g[i]->table, table) == 0)
+			return g[i];
+	return NULL;
+}
+
+/* Every other table of main, then main's views again in temp, over the
+ * merged objects (a view in main reads main's tables only). Coverage comes
+ * before missed_session, whose rule reads m_coverage_src. */
+static int
+build_rest(struct merge *m)
+{
+	static const char tables_sql[] =
+		"SELECT name, type, sql FROM main.sqlite_master WHERE type IN ('table', 'view')"
+		" AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+		" AND name NOT IN ('instance', 'client_data')"
+		" ORDER BY type, name <> 'coverage', name";
+	sqlite3_stmt *st;
+	int rc = 0, step;
+
+	if (sqlite3_prepare_v2(m->db, tables_sql, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(m->err, m->errlen, "merging histories: %s", sqlite3_errmsg(m->db));
+		return -1;
+	}
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *type = (const char *)sqlite3_column_text(st, 1);
+		const char *def = (const char *)sqlite3_column_text(st, 2);
+
+		if (strcmp(type, "table") == 0) {
+			rc = build_view(m, name, grouped_for(name));
+		} else if (def != NULL && strncmp(def, "CREATE VIEW ", 12) == 0) {
+			struct sql q = { 0 };
+
+			add(&q, "CREATE TEMP VIEW %s", def + 12);
+			rc = run(m, &q, name);
+			free(q.s);
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE) {
+		snprintf(m->err, m->errlen, "merging histories: %s", sqlite3_errmsg(m->db));
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+histmerge_max_files(sqlite3 *db)
+{
+	return 1 + sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, -1);
+}
+
+/* The same file named twice would count every sample twice. */
+static int
+check_distinct(const char *const *paths, size_t n, char *err, size_t errlen)
+{
+	struct stat a, b;
+
+	for (size_t i = 0; i < n; i++) {
+		if (stat(paths[i], &a) != 0)
+			continue;	/* histdb_open/attach names the error */
+		for (size_t j = 0; j < i; j++) {
+			if (stat(paths[j], &b) == 0 && a.st_dev == b.st_dev &&
+			    a.st_ino == b.st_ino) {
+				snprintf(err, errlen, "%s: the same history as %s (given twice)",
+					 paths[i], paths[j]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+histmerge_open(sqlite3 *db, const char *const *paths, size_t n, char *err, size_t errlen)
+{
+	struct merge m = { db, n, err, errlen };
+	char name[32];
+	int max = histmerge_max_files(db);
+
+	if (n > (size_t)max) {
+		snprintf(err, errlen, "%zu histories given: at most %d can be read at once (SQLite"
+			 " attaches at most %d files beside the first)", n, max, max - 1);
+		return -1;
+	}
+	if (check_distinct(paths, n, err, errlen) < 0)
+		return -1;
+	for (size_t k = 1; k < n; k++)
+		if (histdb_attach(db, paths[k], schema_name(k, name), NULL, err, errlen) < 0)
+			return -1;
+	if (sqlite3_exec(db, "PRAGMA query_only = OFF; BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "merging histories: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	if (build_instance(&m) < 0 || build_clients(&m) < 0 || build_rest(&m) < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (sqlite3_exec(db, "COMMIT; PRAGMA query_only = ON", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "merging histories: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
