@@ -155,9 +155,15 @@ write_copy(struct cli *c, struct snap *s)
 	sqlite3 *src, *dst = NULL;
 	char got[256];
 	int rc = -1;
+	struct stat a, b;
 
 	if ((src = cli_open(c, HISTDB_RO, &s->src_path)) == NULL)
 		return -1;
+	if (stat(s->src_path, &a) == 0 && stat(s->to, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		cli_error("%s: is the history itself", s->to);
+		goto done;
+	}
 	/* The read transaction that pins the snapshot (see the top). */
 	if (sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
@@ -247,15 +253,8 @@ snapshot(struct cli *c, struct snap *s)
 		cli_error("%s: not a regular file", s->to);
 		return EXIT_ERROR;
 	}
-	if (write_copy(c, s) == 0) {
-		struct stat a, b;
-
-		if (stat(s->src_path, &a) == 0 && stat(s->to, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino)
-			cli_error("%s: is the history itself", s->to);
-		else if (put_in_place(s) == 0)
-			rc = EXIT_DONE;
-	}
+	if (write_copy(c, s) == 0 && put_in_place(s) == 0)
+		rc = EXIT_DONE;
 	if (s->tmp != NULL)
 		unlink(s->tmp);
 	free(s->tmp);
