@@ -145,7 +145,7 @@ struct grouped {
 	const struct rule *rules;
 	const char *deflt;	/* a column no rule names (a later schema's) */
 	const char *extra;	/* appended select list, or NULL */
-	const char *having;	/* or NULL */
+	const char *filter;	/* WHERE over the merged rows, or NULL */
 };
 
 #define PICK1 "max(CASE WHEN u.rk1 = 1 THEN @ END)"
@@ -217,7 +217,7 @@ static const struct rule missed_rules[] = {
 };
 static const struct grouped missed_merge = {
 	"missed_session", "u.instance_id, u.hour, u.database", { NULL, NULL, NULL },
-	missed_rules, "max(@)", NULL, "HAVING missed > 0",
+	missed_rules, "max(@)", NULL, "missed > 0",
 };
 
 /* The observer whose discovery works best speaks for the cluster. */
@@ -316,6 +316,8 @@ add_grouped(struct sql *q, const struct grouped *g, const struct cols *c, const 
 	const char *sep = "";
 	const char *part = g->keys;
 
+	if (g->filter != NULL)
+		add(q, "SELECT * FROM (");
 	add(q, "SELECT ");
 	for (size_t i = 0; i < c->n; i++) {
 		const struct rule *r = rule_for(g, c->name[i]);
@@ -344,8 +346,8 @@ add_grouped(struct sql *q, const struct grouped *g, const struct cols *c, const 
 		add(q, " ORDER BY %s) AS rk%d", g->ranks[r], r + 1);
 	}
 	add(q, " FROM (%s)) u GROUP BY %s", from, g->keys);
-	if (g->having != NULL)
-		add(q, " %s", g->having);
+	if (g->filter != NULL)
+		add(q, ") WHERE %s", g->filter);
 }
 
 /* CREATE TEMP TABLE name (id INTEGER PRIMARY KEY, the other columns). */
