@@ -4,132 +4,18 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "histdb.h"
+#include "histmerge_int.h"
 #include "livecounts.h"
 
 /* Alert ids of file k become id * ALERT_SPAN + k: unique, and in id order
  * within each file. More than SQLite's hard cap of attached files. */
 #define ALERT_SPAN 128
-
-/* ---- a growable SQL text ------------------------------------------------ */
-
-struct sql {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void __attribute__((format(printf, 2, 3)))
-add(struct sql *q, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	char *ns;
-
-	if (q->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(q->s ? q->s + q->len : NULL, q->s ? q->cap - q->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			q->oom = true;
-			return;
-		}
-		if (q->s != NULL && q->len + (size_t)n < q->cap) {
-			q->len += (size_t)n;
-			return;
-		}
-		q->cap = (q->cap + (size_t)n + 1) * 2;
-		if ((ns = realloc(q->s, q->cap)) == NULL) {
-			q->oom = true;
-			return;
-		}
-		q->s = ns;
-	}
-}
-
-/* A rule's expression with every '@' replaced by u.COL. */
-static void
-add_expr(struct sql *q, const char *expr, const char *col)
-{
-	for (const char *p = expr; *p != '\0'; p++) {
-		if (*p == '@')
-			add(q, "u.\"%s\"", col);
-		else
-			add(q, "%c", *p);
-	}
-}
-
-/* ---- the columns of a table in main ------------------------------------ */
-
-struct cols {
-	char **name, **type;
-	size_t n;
-};
-
-static void
-cols_free(struct cols *c)
-{
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->name[i]);
-		free(c->type[i]);
-	}
-	free(c->name);
-	free(c->type);
-	memset(c, 0, sizeof(*c));
-}
-
-static int
-cols_load(sqlite3 *db, const char *table, struct cols *c)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	if (sqlite3_prepare_v2(db, "SELECT name, type FROM pragma_table_info(?1, 'main')", -1, &st,
-			       NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char **nn = realloc(c->name, (c->n + 1) * sizeof(*nn));
-		char **nt = nn ? realloc(c->type, (c->n + 1) * sizeof(*nt)) : NULL;
-
-		if (nn != NULL)
-			c->name = nn;
-		if (nt == NULL) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		c->type = nt;
-		c->name[c->n] = strdup((const char *)sqlite3_column_text(st, 0));
-		c->type[c->n] = strdup((const char *)sqlite3_column_text(st, 1));
-		c->n++;
-		if (c->name[c->n - 1] == NULL || c->type[c->n - 1] == NULL) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		cols_free(c);
-		return -1;
-	}
-	return 0;
-}
-
-static bool
-has_col(const struct cols *c, const char *name)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->name[i], name) == 0)
-			return true;
-	return false;
-}
 
 /* ---- how each table merges ----------------------------------------------- */
 
@@ -180,17 +66,24 @@ static const struct grouped instance_merge = {
 #define CLIENT_KEYS "instance_id, database, user, application, client_addr, ssl," \
 	" tls_version, cipher, bits, client_dn, issuer_dn"
 static const struct rule client_rules[] = {
-	{ "id", "u.gid" }, { "instance_id", "min(@)" }, { "ident", "min(@)" },
+	{ "id", NULL }, { "instance_id", "min(@)" }, { "ident", "min(@)" },
 	{ "database", "min(@)" }, { "user", "min(@)" }, { "application", "min(@)" },
 	{ "client_addr", "min(@)" }, { "ssl", "min(@)" }, { "tls_version", "min(@)" },
 	{ "cipher", "min(@)" }, { "bits", "min(@)" }, { "client_dn", "min(@)" },
-	{ "issuer_dn", "min(@)" }, { "client_hostname", PICK1 }, { "first_seen", "min(@)" },
+	{ "issuer_dn", "min(@)" }, { "first_seen", "min(@)" },
+	/* the hostname of the latest sighting: seen_host is the zero-padded
+	 * time, then '0' for NULL or '1' and the name (build_clients) */
+	{ "client_hostname", "CASE substr(max(u.seen_host), 21, 1) WHEN '1'"
+			     " THEN substr(max(u.seen_host), 22) END" },
 	{ "last_seen", "max(u.d_seen)" }, { "sessions", "max(@)" },
 	{ "samples", "sum(u.d_samples)" }, { "live", "0" }, { "live_from", "0" },
 	{ NULL, NULL },
 };
 static const struct grouped client_merge = {
-	"client_data", "u.gid", { NULL, NULL, NULL }, client_rules, "max(@)", NULL, NULL,
+	"client_data", "u.mkey, u.instance_id, u.database, u.user, u.application, u.client_addr,"
+	" u.ssl, u.tls_version, u.cipher, u.bits, u.client_dn, u.issuer_dn",
+	{ NULL, NULL, NULL }, client_rules, "max(@)",
+	"u.mkey", NULL,
 };
 
 static const struct rule coverage_rules[] = {
@@ -283,23 +176,23 @@ add_arm(struct sql *q, const char *table, const struct cols *c, size_t k)
 	char sb[32];
 	const char *s = schema_name(k, sb);
 
-	add(q, "%sSELECT %zu AS src", k ? " UNION ALL " : "", k);
+	hm_add(q, "%sSELECT %zu AS src", k ? " UNION ALL " : "", k);
 	for (size_t i = 0; i < c->n; i++) {
 		const char *col = c->name[i];
 
 		if (strcmp(col, "instance_id") == 0 && strcmp(table, "instance") != 0)
-			add(q, ", (SELECT id FROM temp.m_inst WHERE src = %zu AND local_id ="
+			hm_add(q, ", (SELECT id FROM temp.m_inst WHERE src = %zu AND local_id ="
 			    " t.instance_id) AS instance_id", k);
 		else if (strcmp(col, "client_id") == 0)
-			add(q, ", (SELECT gid FROM temp.m_cl WHERE src = %zu AND local_id ="
+			hm_add(q, ", (SELECT gid FROM temp.m_cl WHERE src = %zu AND local_id ="
 			    " t.client_id) AS client_id", k);
 		else if (strcmp(col, "alert_id") == 0 ||
 			 (strcmp(col, "id") == 0 && strcmp(table, "alert") == 0))
-			add(q, ", t.\"%s\" * %d + %zu AS \"%s\"", col, ALERT_SPAN, k, col);
+			hm_add(q, ", t.\"%s\" * %d + %zu AS \"%s\"", col, ALERT_SPAN, k, col);
 		else
-			add(q, ", t.\"%s\"", col);
+			hm_add(q, ", t.\"%s\"", col);
 	}
-	add(q, " FROM \"%s\".\"%s\" t", s, table);
+	hm_add(q, " FROM \"%s\".\"%s\" t", s, table);
 }
 
 static void
@@ -317,49 +210,49 @@ add_grouped(struct sql *q, const struct grouped *g, const struct cols *c, const 
 	const char *part = g->keys;
 
 	if (g->filter != NULL)
-		add(q, "SELECT * FROM (");
-	add(q, "SELECT ");
+		hm_add(q, "SELECT * FROM (");
+	hm_add(q, "SELECT ");
 	for (size_t i = 0; i < c->n; i++) {
 		const struct rule *r = rule_for(g, c->name[i]);
 		const char *e = r ? r->expr : g->deflt;
 
 		if (e == NULL)
 			continue;
-		add(q, "%s", sep);
-		add_expr(q, e, c->name[i]);
-		add(q, " AS \"%s\"", c->name[i]);
+		hm_add(q, "%s", sep);
+		hm_add_expr(q, e, c->name[i]);
+		hm_add(q, " AS \"%s\"", c->name[i]);
 		sep = ", ";
 	}
 	if (g->extra != NULL)
-		add(q, ", %s", g->extra);
-	add(q, " FROM (SELECT *");
+		hm_add(q, ", %s", g->extra);
+	hm_add(q, " FROM (SELECT *");
 	for (int r = 0; r < 3; r++) {
 		if (g->ranks[r] == NULL)
 			continue;
 		/* the partition is the keys without the "u." of the outer query */
-		add(q, ", row_number() OVER (PARTITION BY ");
+		hm_add(q, ", row_number() OVER (PARTITION BY ");
 		for (const char *p = part; *p != '\0'; p++) {
 			if (strncmp(p, "u.", 2) == 0)
 				p += 2;
-			add(q, "%c", *p);
+			hm_add(q, "%c", *p);
 		}
-		add(q, " ORDER BY %s) AS rk%d", g->ranks[r], r + 1);
+		hm_add(q, " ORDER BY %s) AS rk%d", g->ranks[r], r + 1);
 	}
-	add(q, " FROM (%s)) u GROUP BY %s", from, g->keys);
+	hm_add(q, " FROM (%s)) u GROUP BY %s", from, g->keys);
 	if (g->filter != NULL)
-		add(q, ") WHERE %s", g->filter);
+		hm_add(q, ") WHERE %s", g->filter);
 }
 
 /* CREATE TEMP TABLE name (id INTEGER PRIMARY KEY, the other columns). */
 static void
 add_table_ddl(struct sql *q, const char *table, const struct cols *c, const char *extra)
 {
-	add(q, "CREATE TEMP TABLE \"%s\" (", table);
+	hm_add(q, "CREATE TEMP TABLE \"%s\" (", table);
 	for (size_t i = 0; i < c->n; i++)
-		add(q, "%s\"%s\" %s%s", i ? ", " : "", c->name[i],
+		hm_add(q, "%s\"%s\" %s%s", i ? ", " : "", c->name[i],
 		    strcmp(c->name[i], "id") == 0 ? "INTEGER" : c->type[i],
 		    strcmp(c->name[i], "id") == 0 ? " PRIMARY KEY" : "");
-	add(q, "%s%s);", extra ? ", " : "", extra ? extra : "");
+	hm_add(q, "%s%s);", extra ? ", " : "", extra ? extra : "");
 }
 
 static int
@@ -370,26 +263,26 @@ build_instance(struct merge *m)
 	char sb[32];
 	int rc;
 
-	if (cols_load(m->db, "instance", &c) < 0)
+	if (hm_cols_load(m->db, "instance", &c) < 0)
 		return -1;
 	add_arms(m, &from, "instance", &c);
 	add_table_ddl(&q, "instance", &c, "source_mask INTEGER");
-	add(&q, "INSERT INTO temp.instance (");
+	hm_add(&q, "INSERT INTO temp.instance (");
 	for (size_t i = 0, first = 1; i < c.n; i++) {
 		if (strcmp(c.name[i], "id") == 0)
 			continue;
-		add(&q, "%s\"%s\"", first ? "" : ", ", c.name[i]);
+		hm_add(&q, "%s\"%s\"", first ? "" : ", ", c.name[i]);
 		first = 0;
 	}
-	add(&q, ", source_mask) ");
+	hm_add(&q, ", source_mask) ");
 	add_grouped(&q, &instance_merge, &c, from.s ? from.s : "");
-	add(&q, " ORDER BY u.cluster, u.host, u.port;"
+	hm_add(&q, " ORDER BY u.cluster, u.host, u.port;"
 	    "CREATE UNIQUE INDEX temp.m_instance_key ON instance (cluster, host, port);"
 	    "CREATE TEMP TABLE m_inst (src INTEGER, local_id INTEGER, id INTEGER,"
 	    " PRIMARY KEY (src, local_id)) WITHOUT ROWID;"
 	    "CREATE INDEX temp.m_inst_id ON m_inst (id);");
 	for (size_t k = 0; k < m->n; k++)
-		add(&q, "INSERT INTO temp.m_inst SELECT %zu, t.id, i.id FROM \"%s\".instance t"
+		hm_add(&q, "INSERT INTO temp.m_inst SELECT %zu, t.id, i.id FROM \"%s\".instance t"
 		    " JOIN temp.instance i ON i.cluster = t.cluster AND i.host = t.host"
 		    " AND i.port = t.port;", k, schema_name(k, sb));
 	if (from.oom)
@@ -397,12 +290,22 @@ build_instance(struct merge *m)
 	rc = run(m, &q, "instances");
 	free(q.s);
 	free(from.s);
-	cols_free(&c);
+	hm_cols_free(&c);
 	return rc;
 }
 
-/* Per file: the columns of schema 2 derived with that file's own instance
- * row, the instance mapped; then one group per client identity. */
+#define IS_SAME(a, b) a ".instance_id = " b ".instance_id AND " a ".database IS " b \
+	".database AND " a ".user IS " b ".user AND " a ".application IS " b ".application AND " \
+	a ".client_addr IS " b ".client_addr AND " a ".ssl IS " b ".ssl AND " a ".tls_version IS " \
+	b ".tls_version AND " a ".cipher IS " b ".cipher AND " a ".bits IS " b ".bits AND " a \
+	".client_dn IS " b ".client_dn AND " a ".issuer_dn IS " b ".issuer_dn"
+
+/*
+ * Per file: the columns of schema 2 derived with that file's own instance
+ * row, the instance mapped (m_rows); one group per client identity
+ * (client_data, fresh ids); each file's client id -> merged id is the
+ * view m_cl, evaluated only where a row names a client (alerts).
+ */
 static int
 build_clients(struct merge *m)
 {
@@ -411,39 +314,51 @@ build_clients(struct merge *m)
 	char sb[32];
 	int rc;
 
-	if (cols_load(m->db, "client_data", &c) < 0)
+	if (hm_cols_load(m->db, "client_data", &c) < 0)
 		return -1;
-	if (!has_col(&c, "last_seen") || !has_col(&c, "live")) {
-		cols_free(&c);
+	if (!hm_has_col(&c, "last_seen") || !hm_has_col(&c, "live") || !hm_has_col(&c, "issuer_dn")) {
+		hm_cols_free(&c);
 		snprintf(m->err, m->errlen, "merging histories: unexpected client schema");
 		return -1;
 	}
-	add(&q, "CREATE TEMP TABLE m_cl AS SELECT *, dense_rank() OVER (ORDER BY " CLIENT_KEYS
-	    ") AS gid, row_number() OVER (PARTITION BY " CLIENT_KEYS
-	    " ORDER BY d_seen DESC) AS rk1 FROM (");
+	if (histmerge_key_register(m->db) != SQLITE_OK) {
+		hm_cols_free(&c);
+		snprintf(m->err, m->errlen, "merging histories: %s", sqlite3_errmsg(m->db));
+		return -1;
+	}
+	hm_add(&q, "CREATE TEMP TABLE m_rows AS SELECT *, sslhist_merge_key(" CLIENT_KEYS ") AS mkey,"
+	    " printf('%%020d', d_seen) || CASE WHEN client_hostname IS NULL THEN '0'"
+	    " ELSE '1' || client_hostname END AS seen_host FROM (");
 	for (size_t k = 0; k < m->n; k++) {
-		add(&q, "%sSELECT %zu AS src, t.id AS local_id, (SELECT id FROM temp.m_inst"
-		    " WHERE src = %zu AND local_id = t.instance_id) AS instance_id",
-		    k ? " UNION ALL " : "", k, k);
+		hm_add(&q, "%sSELECT %zu AS src, t.id AS local_id, mi.id AS instance_id",
+		    k ? " UNION ALL " : "", k);
 		for (size_t i = 0; i < c.n; i++)
 			if (strcmp(c.name[i], "id") != 0 && strcmp(c.name[i], "instance_id") != 0)
-				add(&q, ", t.\"%s\"", c.name[i]);
-		add(&q, ", " LIVE_DERIVED_SEEN("t", "i") " AS d_seen, " LIVE_SAMPLES("t", "i")
+				hm_add(&q, ", t.\"%s\"", c.name[i]);
+		hm_add(&q, ", " LIVE_DERIVED_SEEN("t", "i") " AS d_seen, " LIVE_SAMPLES("t", "i")
 		    " AS d_samples FROM \"%s\".client_data t JOIN \"%s\".instance i"
-		    " ON i.id = t.instance_id", schema_name(k, sb), schema_name(k, sb));
+		    " ON i.id = t.instance_id JOIN temp.m_inst mi ON mi.src = %zu"
+		    " AND mi.local_id = t.instance_id", schema_name(k, sb), schema_name(k, sb), k);
 	}
-	add(&q, ");CREATE INDEX temp.m_cl_src ON m_cl (src, local_id);");
-	add_table_ddl(&q, "client_data", &c, NULL);
-	add(&q, "INSERT INTO temp.client_data (");
+	hm_add(&q, ");");
+	add_table_ddl(&q, "client_data", &c, "m_key INTEGER");
+	hm_add(&q, "INSERT INTO temp.client_data (");
 	for (size_t i = 0; i < c.n; i++)
-		add(&q, "%s\"%s\"", i ? ", " : "", c.name[i]);
-	add(&q, ") ");
-	add_grouped(&q, &client_merge, &c, "SELECT * FROM temp.m_cl");
-	add(&q, ";CREATE INDEX temp.client_instance ON client_data (instance_id, last_seen);"
+		if (strcmp(c.name[i], "id") != 0)
+			hm_add(&q, "\"%s\", ", c.name[i]);
+	hm_add(&q, "m_key) ");
+	add_grouped(&q, &client_merge, &c, "SELECT * FROM temp.m_rows");
+	hm_add(&q, ";CREATE INDEX temp.m_client_key ON client_data (m_key);"
+	    /* looked up only for the rows that carry a client id (alerts) */
+	    "CREATE INDEX temp.m_rows_src ON m_rows (src, local_id);"
+	    "CREATE TEMP VIEW m_cl AS SELECT r.src, r.local_id, (SELECT c.id FROM"
+	    " temp.client_data c WHERE c.m_key = r.mkey AND " IS_SAME("c", "r") ") AS gid"
+	    " FROM temp.m_rows r;"
+	    "CREATE INDEX temp.client_instance ON client_data (instance_id, last_seen);"
 	    "CREATE INDEX temp.client_last_seen ON client_data (last_seen);");
 	rc = run(m, &q, "clients");
 	free(q.s);
-	cols_free(&c);
+	hm_cols_free(&c);
 	return rc;
 }
 
@@ -455,17 +370,17 @@ build_view(struct merge *m, const char *table, const struct grouped *g)
 	struct cols c;
 	int rc;
 
-	if (cols_load(m->db, table, &c) < 0)
+	if (hm_cols_load(m->db, table, &c) < 0)
 		return -1;
 	add_arms(m, &from, table, &c);
 	if (strcmp(table, "coverage") == 0)
-		add(&q, "CREATE TEMP VIEW m_coverage_src AS %s;", from.s ? from.s : "");
-	add(&q, "CREATE TEMP VIEW \"%s\" AS ", table);
+		hm_add(&q, "CREATE TEMP VIEW m_coverage_src AS %s;", from.s ? from.s : "");
+	hm_add(&q, "CREATE TEMP VIEW \"%s\" AS ", table);
 	if (g == NULL) {
-		add(&q, "SELECT");
+		hm_add(&q, "SELECT");
 		for (size_t i = 0; i < c.n; i++)
-			add(&q, "%s \"%s\"", i ? "," : "", c.name[i]);
-		add(&q, " FROM (%s)", from.s ? from.s : "");
+			hm_add(&q, "%s \"%s\"", i ? "," : "", c.name[i]);
+		hm_add(&q, " FROM (%s)", from.s ? from.s : "");
 	} else {
 		add_grouped(&q, g, &c, from.s ? from.s : "");
 	}
@@ -474,7 +389,7 @@ build_view(struct merge *m, const char *table, const struct grouped *g)
 	rc = run(m, &q, table);
 	free(q.s);
 	free(from.s);
-	cols_free(&c);
+	hm_cols_free(&c);
 	return rc;
 }
 
@@ -518,7 +433,7 @@ build_rest(struct merge *m)
 		} else if (def != NULL && strncmp(def, "CREATE VIEW ", 12) == 0) {
 			struct sql q = { 0 };
 
-			add(&q, "CREATE TEMP VIEW %s", def + 12);
+			hm_add(&q, "CREATE TEMP VIEW %s", def + 12);
 			rc = run(m, &q, name);
 			free(q.s);
 		}
@@ -575,7 +490,10 @@ histmerge_open(sqlite3 *db, const char *const *paths, size_t n, char *err, size_
 	for (size_t k = 1; k < n; k++)
 		if (histdb_attach(db, paths[k], schema_name(k, name), NULL, err, errlen) < 0)
 			return -1;
-	if (sqlite3_exec(db, "PRAGMA query_only = OFF; BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	/* The merged copy lives in temp files; a bounded cache keeps most of
+	 * a mid-sized fleet's sort and copy in memory. */
+	if (sqlite3_exec(db, "PRAGMA query_only = OFF; PRAGMA temp.cache_size = -32768; BEGIN",
+			 NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "merging histories: %s", sqlite3_errmsg(db));
 		return -1;
 	}
