@@ -137,6 +137,7 @@ rule_for(const struct grouped *g, const char *col)
 
 struct merge {
 	sqlite3 *db;
+	const char *const *paths;
 	size_t n;		/* files */
 	char *err;
 	size_t errlen;
@@ -167,6 +168,84 @@ run(struct merge *m, struct sql *q, const char *what)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+load_cols(struct merge *m, const char *table, struct cols *c)
+{
+	if (hm_cols_load(m->db, table, c) == 0 && c->n > 0)
+		return 0;
+	snprintf(m->err, m->errlen, "%s: unexpected schema of table %s", m->paths[0], table);
+	return -1;
+}
+
+/* The columns of `table` in schema s as one text; NULL when it has none. */
+static char *
+table_shape(sqlite3 *db, const char *table, const char *s)
+{
+	sqlite3_stmt *st;
+	char *out = NULL;
+
+	if (sqlite3_prepare_v2(db, "SELECT group_concat(name || ' ' || type || ' ' || \"notnull\""
+			       " || ' ' || pk, ',') FROM pragma_table_info(?1, ?2)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+/* Every table of the first file is in every other one with the same
+ * columns (the same user_version should mean so; a file altered by hand
+ * is named, not half merged). */
+static int
+check_same_schema(struct merge *m)
+{
+	sqlite3_stmt *st;
+	char sb[32];
+	int rc = 0, step;
+
+	if (sqlite3_prepare_v2(m->db, "SELECT name FROM main.sqlite_master WHERE type = 'table'"
+			       " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", -1, &st,
+			       NULL) != SQLITE_OK) {
+		snprintf(m->err, m->errlen, "%s: %s", m->paths[0], sqlite3_errmsg(m->db));
+		return -1;
+	}
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		char *want;
+
+		if (!hm_plain_name(t, false)) {	/* never printed: it may hold escapes */
+			snprintf(m->err, m->errlen, "%s: unexpected table name in the schema",
+				 m->paths[0]);
+			rc = -1;
+			break;
+		}
+		want = table_shape(m->db, t, "main");
+
+		for (size_t k = 1; rc == 0 && k < m->n; k++) {
+			char *got = table_shape(m->db, t, schema_name(k, sb));
+
+			if (want == NULL || got == NULL || strcmp(want, got) != 0) {
+				snprintf(m->err, m->errlen, got == NULL ?
+					 "%s: no table %s (%s has it)" :
+					 "%s: table %s differs from that of %s",
+					 m->paths[k], t, m->paths[0]);
+				rc = -1;
+			}
+			free(got);
+		}
+		free(want);
+	}
+	if (rc == 0 && step != SQLITE_DONE) {
+		snprintf(m->err, m->errlen, "%s: %s", m->paths[0], sqlite3_errmsg(m->db));
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* One file's rows of `table` with the ids mapped into the merged spaces. */
@@ -263,7 +342,7 @@ build_instance(struct merge *m)
 	char sb[32];
 	int rc;
 
-	if (hm_cols_load(m->db, "instance", &c) < 0)
+	if (load_cols(m, "instance", &c) < 0)
 		return -1;
 	add_arms(m, &from, "instance", &c);
 	add_table_ddl(&q, "instance", &c, "source_mask INTEGER");
@@ -314,7 +393,7 @@ build_clients(struct merge *m)
 	char sb[32];
 	int rc;
 
-	if (hm_cols_load(m->db, "client_data", &c) < 0)
+	if (load_cols(m, "client_data", &c) < 0)
 		return -1;
 	if (!hm_has_col(&c, "last_seen") || !hm_has_col(&c, "live") || !hm_has_col(&c, "issuer_dn")) {
 		hm_cols_free(&c);
@@ -370,7 +449,7 @@ build_view(struct merge *m, const char *table, const struct grouped *g)
 	struct cols c;
 	int rc;
 
-	if (hm_cols_load(m->db, table, &c) < 0)
+	if (load_cols(m, table, &c) < 0)
 		return -1;
 	add_arms(m, &from, table, &c);
 	if (strcmp(table, "coverage") == 0)
@@ -405,6 +484,35 @@ grouped_for(const char *table)
 	return NULL;
 }
 
+/* CREATE TEMP VIEW <rest>: exactly one statement (the text is main's own
+ * definition, which a crafted file could have extended). */
+static int
+recreate_view(struct merge *m, const char *name, const char *rest)
+{
+	struct sql q = { 0 };
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	int rc = -1;
+
+	hm_add(&q, "CREATE TEMP VIEW %s", rest);
+	if (q.oom) {
+		snprintf(m->err, m->errlen, "merging histories: out of memory");
+	} else if (sqlite3_prepare_v2(m->db, q.s, -1, &st, &tail) != SQLITE_OK) {
+		snprintf(m->err, m->errlen, "merging histories (%s): %s", name,
+			 sqlite3_errmsg(m->db));
+	} else if (st == NULL || (tail != NULL && tail[strspn(tail, " \t\r\n;")] != '\0')) {
+		snprintf(m->err, m->errlen, "%s: view %s is not one statement", m->paths[0], name);
+	} else if (sqlite3_step(st) != SQLITE_DONE) {
+		snprintf(m->err, m->errlen, "merging histories (%s): %s", name,
+			 sqlite3_errmsg(m->db));
+	} else {
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	free(q.s);
+	return rc;
+}
+
 /* Every other table of main, then main's views again in temp, over the
  * merged objects (a view in main reads main's tables only). Coverage comes
  * before missed_session, whose rule reads m_coverage_src. */
@@ -428,14 +536,14 @@ build_rest(struct merge *m)
 		const char *type = (const char *)sqlite3_column_text(st, 1);
 		const char *def = (const char *)sqlite3_column_text(st, 2);
 
-		if (strcmp(type, "table") == 0) {
+		if (!hm_plain_name(name, false)) {
+			snprintf(m->err, m->errlen, "%s: unexpected %s name in the schema", m->paths[0],
+				 type);
+			rc = -1;
+		} else if (strcmp(type, "table") == 0) {
 			rc = build_view(m, name, grouped_for(name));
 		} else if (def != NULL && strncmp(def, "CREATE VIEW ", 12) == 0) {
-			struct sql q = { 0 };
-
-			hm_add(&q, "CREATE TEMP VIEW %s", def + 12);
-			rc = run(m, &q, name);
-			free(q.s);
+			rc = recreate_view(m, name, def + 12);
 		}
 	}
 	if (rc == 0 && step != SQLITE_DONE) {
@@ -476,7 +584,7 @@ check_distinct(const char *const *paths, size_t n, char *err, size_t errlen)
 int
 histmerge_open(sqlite3 *db, const char *const *paths, size_t n, char *err, size_t errlen)
 {
-	struct merge m = { db, n, err, errlen };
+	struct merge m = { db, paths, n, err, errlen };
 	char name[32];
 	int max = histmerge_max_files(db);
 
@@ -497,7 +605,7 @@ histmerge_open(sqlite3 *db, const char *const *paths, size_t n, char *err, size_
 		snprintf(err, errlen, "merging histories: %s", sqlite3_errmsg(db));
 		return -1;
 	}
-	if (build_instance(&m) < 0 || build_clients(&m) < 0 || build_rest(&m) < 0) {
+	if (check_same_schema(&m) < 0 || build_instance(&m) < 0 || build_clients(&m) < 0 || build_rest(&m) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}

@@ -26,9 +26,14 @@ struct cols {
 	char **name, **type;
 	size_t n;
 };
-int hm_cols_load(sqlite3 *db, const char *table, struct cols *c);	/* 0 or -1 */
+/* 0, or -1 (also when a name or type is not plain: see hm_plain_name). */
+int hm_cols_load(sqlite3 *db, const char *table, struct cols *c);
 void hm_cols_free(struct cols *c);
 bool hm_has_col(const struct cols *c, const char *name);
+/* s is a plain identifier ([A-Za-z_][A-Za-z0-9_]*; with `spaces`, blanks
+ * and the empty string too, as a declared type): the only names the merge
+ * writes into SQL text, so a crafted file cannot change the statements. */
+bool hm_plain_name(const char *s, bool spaces);
 
 /* Registers sslhist_merge_key(v, ...) on db: a 64-bit digest of its
  * arguments that only orders (see histmerge_sql.c). SQLITE_OK or an error. */

@@ -66,6 +66,18 @@ hm_cols_free(struct cols *c)
 	memset(c, 0, sizeof(*c));
 }
 
+bool
+hm_plain_name(const char *s, bool spaces)
+{
+	if (s == NULL || !(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+		return s != NULL && spaces && *s == '\0';	/* a type may be empty */
+	for (; *s != '\0'; s++)
+		if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || (spaces && *s == ' ')))
+			return false;
+	return true;
+}
+
 int
 hm_cols_load(sqlite3 *db, const char *table, struct cols *c)
 {
@@ -91,8 +103,9 @@ hm_cols_load(sqlite3 *db, const char *table, struct cols *c)
 		c->name[c->n] = strdup((const char *)sqlite3_column_text(st, 0));
 		c->type[c->n] = strdup((const char *)sqlite3_column_text(st, 1));
 		c->n++;
-		if (c->name[c->n - 1] == NULL || c->type[c->n - 1] == NULL) {
-			rc = SQLITE_NOMEM;
+		if (c->name[c->n - 1] == NULL || c->type[c->n - 1] == NULL ||
+		    !hm_plain_name(c->name[c->n - 1], false) || !hm_plain_name(c->type[c->n - 1], true)) {
+			rc = SQLITE_MISMATCH;	/* not the schema this program wrote */
 			break;
 		}
 	}

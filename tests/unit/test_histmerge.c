@@ -202,6 +202,17 @@ test_merge(void)
 }
 
 static void
+rm_db(const char *path)
+{
+	char f[700];
+
+	for (const char *const *x = (const char *const[]){ "", "-wal", "-shm", NULL }; *x; x++) {
+		snprintf(f, sizeof(f), "%s%s", path, *x);
+		unlink(f);
+	}
+}
+
+static void
 test_errors(void)
 {
 	char err[512], bad[300];
@@ -223,12 +234,31 @@ test_errors(void)
 	CHECK(strstr(err, "given twice") != NULL);
 	CHECK(histmerge_max_files(db) == 1 + sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, -1));
 	sqlite3_close(db);
+	/* Same user_version, altered by hand: named, not half merged. */
+	snprintf(bad, sizeof(bad), "%s/altered.db", dir);
+	make_history(bad, "ALTER TABLE coverage ADD COLUMN extra INTEGER");
+	p[1] = bad;
+	db = histdb_open(paths[0], HISTDB_RO, NULL, err, sizeof(err));
+	CHECK_INT(histmerge_open(db, p, 2, err, sizeof(err)), -1);
+	CHECK(strstr(err, bad) != NULL);
+	CHECK(strstr(err, "table coverage differs") != NULL);
+	sqlite3_close(db);
+	/* A name that would be SQL (or terminal escapes) if written out. */
+	rm_db(bad);
+	make_history(bad, "CREATE TABLE \"x\"\"); ATTACH '/tmp/y' AS y; --\" (a)");
+	p[0] = bad;
+	p[1] = paths[0];
+	db = histdb_open(bad, HISTDB_RO, NULL, err, sizeof(err));
+	CHECK_INT(histmerge_open(db, p, 2, err, sizeof(err)), -1);
+	CHECK(strstr(err, "unexpected table name") != NULL);
+	CHECK(access("/tmp/y", F_OK) != 0);
+	sqlite3_close(db);
+	rm_db(bad);
 }
 
 int
 main(void)
 {
-	char cmd[600];
 
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
@@ -241,11 +271,7 @@ main(void)
 	test_merge();
 	test_errors();
 	for (int i = 0; i < 2; i++)
-		for (const char *const *x = (const char *const[]){ "", "-wal", "-shm", NULL }; *x;
-		     x++) {
-			snprintf(cmd, sizeof(cmd), "%s%s", paths[i], *x);
-			unlink(cmd);
-		}
-	rmdir(dir);
+		rm_db(paths[i]);
+	CHECK_INT(rmdir(dir), 0);	/* nothing left behind */
 	return check_done();
 }
