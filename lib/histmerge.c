@@ -381,9 +381,10 @@ build_instance(struct merge *m)
 
 /*
  * Per file: the columns of schema 2 derived with that file's own instance
- * row, the instance mapped (m_rows); one group per client identity
- * (client_data, fresh ids); each file's client id -> merged id is the
- * view m_cl, evaluated only where a row names a client (alerts).
+ * row, the instance mapped (the view m_rows); one group per client
+ * identity (client_data, fresh ids; the one copy); each file's client id ->
+ * merged id is the view m_cl, evaluated only where a row names a client
+ * (alerts).
  */
 static int
 build_clients(struct merge *m)
@@ -405,7 +406,7 @@ build_clients(struct merge *m)
 		snprintf(m->err, m->errlen, "merging histories: %s", sqlite3_errmsg(m->db));
 		return -1;
 	}
-	hm_add(&q, "CREATE TEMP TABLE m_rows AS SELECT *, sslhist_merge_key(" CLIENT_KEYS ") AS mkey,"
+	hm_add(&q, "CREATE TEMP VIEW m_rows AS SELECT *, sslhist_merge_key(" CLIENT_KEYS ") AS mkey,"
 	    " printf('%%020d', d_seen) || CASE WHEN client_hostname IS NULL THEN '0'"
 	    " ELSE '1' || client_hostname END AS seen_host FROM (");
 	for (size_t k = 0; k < m->n; k++) {
@@ -428,8 +429,8 @@ build_clients(struct merge *m)
 	hm_add(&q, "m_key) ");
 	add_grouped(&q, &client_merge, &c, "SELECT * FROM temp.m_rows");
 	hm_add(&q, ";CREATE INDEX temp.m_client_key ON client_data (m_key);"
-	    /* looked up only for the rows that carry a client id (alerts) */
-	    "CREATE INDEX temp.m_rows_src ON m_rows (src, local_id);"
+	    /* looked up only for the rows that carry a client id (alerts):
+	     * src and local_id reach each file's primary key through the views */
 	    "CREATE TEMP VIEW m_cl AS SELECT r.src, r.local_id, (SELECT c.id FROM"
 	    " temp.client_data c WHERE c.m_key = r.mkey AND " IS_SAME("c", "r") ") AS gid"
 	    " FROM temp.m_rows r;"
@@ -441,7 +442,11 @@ build_clients(struct merge *m)
 	return rc;
 }
 
-/* A view: grouped (g) or all rows (g NULL). */
+/*
+ * Grouped (g): a view. All rows (g NULL): a temp table with the ids mapped
+ * once, an index on every *_id column (the commands range over alert ids
+ * batch by batch; a view would map every row again for each batch).
+ */
 static int
 build_view(struct merge *m, const char *table, const struct grouped *g)
 {
@@ -454,14 +459,22 @@ build_view(struct merge *m, const char *table, const struct grouped *g)
 	add_arms(m, &from, table, &c);
 	if (strcmp(table, "coverage") == 0)
 		hm_add(&q, "CREATE TEMP VIEW m_coverage_src AS %s;", from.s ? from.s : "");
-	hm_add(&q, "CREATE TEMP VIEW \"%s\" AS ", table);
-	if (g == NULL) {
-		hm_add(&q, "SELECT");
+	if (g != NULL) {
+		hm_add(&q, "CREATE TEMP VIEW \"%s\" AS ", table);
+		add_grouped(&q, g, &c, from.s ? from.s : "");
+	} else {
+		add_table_ddl(&q, table, &c, NULL);
+		hm_add(&q, "INSERT INTO temp.\"%s\" SELECT", table);
 		for (size_t i = 0; i < c.n; i++)
 			hm_add(&q, "%s \"%s\"", i ? "," : "", c.name[i]);
-		hm_add(&q, " FROM (%s)", from.s ? from.s : "");
-	} else {
-		add_grouped(&q, g, &c, from.s ? from.s : "");
+		hm_add(&q, " FROM (%s);", from.s ? from.s : "");
+		for (size_t i = 0; i < c.n; i++) {
+			size_t len = strlen(c.name[i]);
+
+			if (len > 3 && strcmp(c.name[i] + len - 3, "_id") == 0)
+				hm_add(&q, "CREATE INDEX temp.\"m_%s_%s\" ON \"%s\" (\"%s\");", table,
+				       c.name[i], table, c.name[i]);
+		}
 	}
 	if (from.oom)
 		q.oom = true;
