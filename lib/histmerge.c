@@ -17,122 +17,6 @@
  * within each file. More than SQLite's hard cap of attached files. */
 #define ALERT_SPAN 128
 
-/* ---- how each table merges ----------------------------------------------- */
-
-struct rule {
-	const char *col;
-	const char *expr;	/* over u; '@' is the column; NULL: omitted */
-};
-
-struct grouped {
-	const char *table;
-	const char *keys;	/* GROUP BY (and PARTITION BY of the ranks) */
-	const char *ranks[3];	/* ORDER BY of rank windows u.rk1 .. rk3 */
-	const struct rule *rules;
-	const char *deflt;	/* a column no rule names (a later schema's) */
-	const char *extra;	/* appended select list, or NULL */
-	const char *filter;	/* WHERE over the merged rows, or NULL */
-};
-
-#define PICK1 "max(CASE WHEN u.rk1 = 1 THEN @ END)"
-#define PICK2 "max(CASE WHEN u.rk2 = 1 THEN @ END)"
-#define PICK3 "max(CASE WHEN u.rk3 = 1 THEN @ END)"
-
-/* The freshest observer (latest attempt) for what is state, the latest
- * facts for what the server is, the latest error for the error; failing
- * only while every observer still polling it fails. */
-static const struct rule instance_rules[] = {
-	{ "id", NULL }, { "cluster", "@" }, { "host", "@" }, { "port", "@" },
-	{ "role", PICK1 }, { "added_at", "min(@)" },
-	{ "retired_at", "CASE WHEN count(*) > count(@) THEN NULL ELSE max(@) END" },
-	{ "last_attempt", "max(@)" }, { "last_success", "max(@)" },
-	{ "last_error", PICK3 }, { "last_error_at", "max(@)" },
-	{ "consecutive_failures",
-	  "coalesce(min(CASE WHEN u.retired_at IS NULL THEN @ END), min(@))" },
-	{ "facts_at", "max(@)" }, { "can_see_all_sessions", "max(@)" },
-	{ "server_version", PICK2 }, { "server_version_num", PICK2 }, { "ssl_enabled", PICK2 },
-	{ "force_ssl", PICK2 }, { "cert_subject", PICK2 }, { "cert_issuer", PICK2 },
-	{ "cert_not_before", PICK2 }, { "cert_not_after", PICK2 }, { "cert_sha256", PICK2 },
-	{ "polls_ok", "sum(@)" },
-	{ NULL, NULL },
-};
-static const struct grouped instance_merge = {
-	"instance", "u.cluster, u.host, u.port",
-	{ "coalesce(last_attempt, -1) DESC, src", "coalesce(facts_at, -1) DESC, src",
-	  "coalesce(last_error_at, -1) DESC, src" },
-	instance_rules, PICK1, "sum(1 << u.src)", NULL,
-};
-
-#define CLIENT_KEYS "instance_id, database, user, application, client_addr, ssl," \
-	" tls_version, cipher, bits, client_dn, issuer_dn"
-static const struct rule client_rules[] = {
-	{ "id", NULL }, { "instance_id", "min(@)" }, { "ident", "min(@)" },
-	{ "database", "min(@)" }, { "user", "min(@)" }, { "application", "min(@)" },
-	{ "client_addr", "min(@)" }, { "ssl", "min(@)" }, { "tls_version", "min(@)" },
-	{ "cipher", "min(@)" }, { "bits", "min(@)" }, { "client_dn", "min(@)" },
-	{ "issuer_dn", "min(@)" }, { "first_seen", "min(@)" },
-	/* the hostname of the latest sighting: seen_host is the zero-padded
-	 * time, then '0' for NULL or '1' and the name (build_clients) */
-	{ "client_hostname", "CASE substr(max(u.seen_host), 21, 1) WHEN '1'"
-			     " THEN substr(max(u.seen_host), 22) END" },
-	{ "last_seen", "max(u.d_seen)" }, { "sessions", "max(@)" },
-	{ "samples", "sum(u.d_samples)" }, { "live", "0" }, { "live_from", "0" },
-	{ NULL, NULL },
-};
-static const struct grouped client_merge = {
-	"client_data", "u.mkey, u.instance_id, u.database, u.user, u.application, u.client_addr,"
-	" u.ssl, u.tls_version, u.cipher, u.bits, u.client_dn, u.issuer_dn",
-	{ NULL, NULL, NULL }, client_rules, "max(@)",
-	"u.mkey", NULL,
-};
-
-static const struct rule coverage_rules[] = {
-	{ "instance_id", "@" }, { "hour", "@" },
-	{ "polls", "sum(@)" }, { "failed_polls", "sum(@)" },
-	{ "largest_gap_ms", "coalesce(min(CASE WHEN u.polls > u.failed_polls THEN @ END), max(@))" },
-	{ "sessions", "max(@)" }, { "single_poll_sessions", "min(@)" },
-	{ "missed_sessions", "min(@)" },
-	{ NULL, NULL },
-};
-static const struct grouped coverage_merge = {
-	"coverage", "u.instance_id, u.hour", { NULL, NULL, NULL }, coverage_rules, "sum(@)",
-	NULL, NULL,
-};
-
-/* An observer with a known count for the hour and no row for a database
- * missed none there. */
-static const struct rule missed_rules[] = {
-	{ "instance_id", "@" }, { "hour", "@" }, { "database", "@" },
-	{ "missed", "CASE WHEN (SELECT count(*) FROM temp.m_coverage_src v"
-		    " WHERE v.instance_id = u.instance_id AND v.hour = u.hour"
-		    " AND v.missed_sessions IS NOT NULL) > count(*) THEN 0 ELSE min(@) END" },
-	{ NULL, NULL },
-};
-static const struct grouped missed_merge = {
-	"missed_session", "u.instance_id, u.hour, u.database", { NULL, NULL, NULL },
-	missed_rules, "max(@)", NULL, "missed > 0",
-};
-
-/* The observer whose discovery works best speaks for the cluster. */
-static const struct rule discovery_rules[] = {
-	{ "cluster", "@" }, { "last_attempt", "max(@)" }, { "last_success", "max(@)" },
-	{ NULL, NULL },
-};
-static const struct grouped discovery_merge = {
-	"discovery", "u.cluster",
-	{ "consecutive_failures, coalesce(last_attempt, -1) DESC, src", NULL, NULL },
-	discovery_rules, PICK1, NULL, NULL,
-};
-
-static const struct rule *
-rule_for(const struct grouped *g, const char *col)
-{
-	for (const struct rule *r = g->rules; r->col != NULL; r++)
-		if (strcmp(r->col, col) == 0)
-			return r;
-	return NULL;
-}
-
 /* ---- building -------------------------------------------------------------- */
 
 struct merge {
@@ -292,7 +176,7 @@ add_grouped(struct sql *q, const struct grouped *g, const struct cols *c, const 
 		hm_add(q, "SELECT * FROM (");
 	hm_add(q, "SELECT ");
 	for (size_t i = 0; i < c->n; i++) {
-		const struct rule *r = rule_for(g, c->name[i]);
+		const struct rule *r = histmerge_rule_for(g, c->name[i]);
 		const char *e = r ? r->expr : g->deflt;
 
 		if (e == NULL)
@@ -354,7 +238,7 @@ build_instance(struct merge *m)
 		first = 0;
 	}
 	hm_add(&q, ", source_mask) ");
-	add_grouped(&q, &instance_merge, &c, from.s ? from.s : "");
+	add_grouped(&q, &histmerge_instance, &c, from.s ? from.s : "");
 	hm_add(&q, " ORDER BY u.cluster, u.host, u.port;"
 	    "CREATE UNIQUE INDEX temp.m_instance_key ON instance (cluster, host, port);"
 	    "CREATE TEMP TABLE m_inst (src INTEGER, local_id INTEGER, id INTEGER,"
@@ -427,7 +311,7 @@ build_clients(struct merge *m)
 		if (strcmp(c.name[i], "id") != 0)
 			hm_add(&q, "\"%s\", ", c.name[i]);
 	hm_add(&q, "m_key) ");
-	add_grouped(&q, &client_merge, &c, "SELECT * FROM temp.m_rows");
+	add_grouped(&q, &histmerge_client, &c, "SELECT * FROM temp.m_rows");
 	hm_add(&q, ";CREATE INDEX temp.m_client_key ON client_data (m_key);"
 	    /* looked up only for the rows that carry a client id (alerts):
 	     * src and local_id reach each file's primary key through the views */
@@ -483,18 +367,6 @@ build_view(struct merge *m, const char *table, const struct grouped *g)
 	free(from.s);
 	hm_cols_free(&c);
 	return rc;
-}
-
-static const struct grouped *
-grouped_for(const char *table)
-{
-	static const struct grouped *const g[] = { &coverage_merge, &missed_merge,
-						   &discovery_merge };
-
-	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
-		if (strcmp(g[i]->table, table) == 0)
-			return g[i];
-	return NULL;
 }
 
 /* CREATE TEMP VIEW <rest>: exactly one statement (the text is main's own
@@ -554,7 +426,7 @@ build_rest(struct merge *m)
 				 type);
 			rc = -1;
 		} else if (strcmp(type, "table") == 0) {
-			rc = build_view(m, name, grouped_for(name));
+			rc = build_view(m, name, histmerge_grouped_for(name));
 		} else if (def != NULL && strncmp(def, "CREATE VIEW ", 12) == 0) {
 			rc = recreate_view(m, name, def + 12);
 		}

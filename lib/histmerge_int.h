@@ -39,4 +39,31 @@ bool hm_plain_name(const char *s, bool spaces);
  * arguments that only orders (see histmerge_sql.c). SQLITE_OK or an error. */
 int histmerge_key_register(sqlite3 *db);
 
+/* A client's identity (docs/CONTRACT.md section 3) over the merged instance. */
+#define CLIENT_KEYS "instance_id, database, user, application, client_addr, ssl," \
+	" tls_version, cipher, bits, client_dn, issuer_dn"
+
+/* How a table merges (histmerge_rules.c). */
+struct rule {
+	const char *col;
+	const char *expr;	/* over u; '@' is the column; NULL: omitted */
+};
+
+struct grouped {
+	const char *table;
+	const char *keys;	/* GROUP BY (and PARTITION BY of the ranks) */
+	const char *ranks[3];	/* ORDER BY of rank windows u.rk1 .. rk3 */
+	const struct rule *rules;
+	const char *deflt;	/* a column no rule names (a later schema's) */
+	const char *extra;	/* appended select list, or NULL */
+	const char *filter;	/* WHERE over the merged rows, or NULL */
+};
+
+extern const struct grouped histmerge_instance, histmerge_client;
+/* The rule for col; NULL: the table's default. */
+const struct rule *histmerge_rule_for(const struct grouped *g, const char *col);
+/* The grouped rules of a table other than instance and client_data; NULL:
+ * its rows are taken from every file as they are. */
+const struct grouped *histmerge_grouped_for(const char *table);
+
 #endif
