@@ -11,7 +11,7 @@
 #include "log.h"
 
 static const char usage_text[] =
-	"usage: sslhist [-c CONFIG] [--db PATH] COMMAND [OPTIONS]\n"
+	"usage: sslhist [-c CONFIG] [--db PATH]... COMMAND [OPTIONS]\n"
 	"\n"
 	"Reports over the history of TLS client sessions that sslhistd records.\n"
 	"\n"
