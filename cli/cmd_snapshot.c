@@ -21,12 +21,14 @@
  * place: with link(2), which fails if FILE exists (so a FILE that appeared
  * meanwhile is not overwritten either), or with --force by rename(2), which
  * replaces FILE atomically. A reader of FILE sees the old file or the whole
- * new one, never a part. On any failure the temporary file is removed.
+ * new one, never a part. On any failure, and on SIGINT, SIGTERM or SIGHUP,
+ * the temporary file is removed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,36 @@ struct snap {
 	char *tmp;		/* the temporary file, while it exists */
 };
 
+/* The temporary file while it exists, for the signal handler. */
+static char *volatile signal_tmp;
+
+/* SIGINT, SIGTERM, SIGHUP during the copy: the temporary file goes (unlink
+ * is async-signal-safe), then the signal does what it would have done. */
+static void
+on_signal(int sig)
+{
+	char *p = signal_tmp;
+
+	if (p != NULL)
+		unlink(p);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+guard_temp(char *path)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+
+	signal_tmp = path;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = path != NULL ? on_signal : SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 /* "DIR/.BASE.tmp-XXXXXX" beside `to`, created 0640. -1 after an error. */
 static int
 make_temp(struct snap *s)
@@ -74,11 +106,13 @@ make_temp(struct snap *s)
 	if ((s->tmp = malloc(n)) == NULL)
 		goto oom;
 	snprintf(s->tmp, n, "%s/.%s.tmp-XXXXXX", dir, base);
+	guard_temp(s->tmp);	/* before it exists: no window without the guard */
 	if ((fd = mkstemp(s->tmp)) < 0) {
+		guard_temp(NULL);
 		cli_error("%s: cannot create a file in its directory: %s", s->to, strerror(errno));
 		free(s->tmp);
 		s->tmp = NULL;
-	} else if (fchmod(fd, 0640) != 0) {
+	} else if (fchmod(fd, 0640) != 0) {	/* the caller removes it */
 		cli_error("%s: %s", s->tmp, strerror(errno));
 		close(fd);
 		fd = -1;
@@ -157,6 +191,11 @@ write_copy(struct cli *c, struct snap *s)
 	int rc = -1;
 	struct stat a, b;
 
+	/* The temporary file first: it is where a copy that cannot start
+	 * (no such directory) fails soonest, and from here on a signal or an
+	 * error removes it. */
+	if (make_temp(s) < 0)
+		return -1;
 	if ((src = cli_open(c, HISTDB_RO, &s->src_path)) == NULL)
 		return -1;
 	if (stat(s->src_path, &a) == 0 && stat(s->to, &b) == 0 && a.st_dev == b.st_dev &&
@@ -170,8 +209,6 @@ write_copy(struct cli *c, struct snap *s)
 		cli_error("%s: %s", s->src_path, sqlite3_errmsg(src));
 		goto done;
 	}
-	if (make_temp(s) < 0)
-		goto done;
 	if (sqlite3_open_v2(s->tmp, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		cli_error("%s: %s", s->tmp, dst ? sqlite3_errmsg(dst) : "cannot open");
 		goto done;
@@ -232,6 +269,7 @@ put_in_place(struct snap *s)
 		}
 		unlink(s->tmp);
 	}
+	guard_temp(NULL);
 	free(s->tmp);
 	s->tmp = NULL;
 	sync_dir(s->to);
@@ -257,6 +295,7 @@ snapshot(struct cli *c, struct snap *s)
 		rc = EXIT_DONE;
 	if (s->tmp != NULL)
 		unlink(s->tmp);
+	guard_temp(NULL);
 	free(s->tmp);
 	free(s->src_path);
 	return rc;

@@ -14,6 +14,7 @@ committed before it began.
 """
 import json
 import os
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -322,6 +323,35 @@ class Snapshot(h.TestCase):
         self.assertEqual(self.polls_in(out)[2], "ok")
         self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o640)
         self.assertEqual(sorted(os.listdir(d)), ["copy.db"])
+
+    def test_signal_or_lock_leaves_nothing(self):
+        # A history in rollback-journal mode (a snapshot is one) that another
+        # process holds locked: the copy waits, its temporary file exists.
+        d = h.subdir("snapsig")
+        src = os.path.join(d, "src.db")
+        h.sslhist("snapshot", "--to", src, db=self.d.db, check_rc=0)
+        lock = sqlite3.connect(src, isolation_level=None, timeout=0)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            out_dir = h.subdir("snapsig-out")
+            out = os.path.join(out_dir, "copy.db")
+            p = subprocess.Popen([h.bin_path("sslhist"), "--db", src, "snapshot", "--to", out],
+                                 stderr=subprocess.DEVNULL)
+            h.wait_until(lambda: [f for f in os.listdir(out_dir)
+                                  if f.startswith(".copy.db.tmp-")], 10, "the temporary file")
+            p.send_signal(signal.SIGTERM)
+            p.wait(10)
+            self.assertEqual(p.returncode, -signal.SIGTERM)
+            self.assertEqual(os.listdir(out_dir), [])
+            # Locked past the busy timeout: an error naming the history.
+            rc, _, err = h.sslhist("snapshot", "--to", out, db=src)
+            self.assertEqual(rc, 1)
+            self.assertIn(src, err)
+            self.assertIn("locked", err)
+            self.assertEqual(os.listdir(out_dir), [])
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
 
     def test_bad_targets_and_sources(self):
         d = h.subdir("snapbad")
