@@ -23,6 +23,11 @@ TLS = [("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256)] * 14 + \
 NOW = int(time.time())
 
 
+# Named columns: later schemas add columns to coverage (005: fast_polls).
+COVERAGE_INSERT = ("INSERT INTO coverage (instance_id, hour, polls, failed_polls, largest_gap_ms,"
+                   " sessions, single_poll_sessions, missed_sessions) VALUES (?,?,?,?,?,?,?,?)")
+
+
 def schema(db):
     files = sorted(glob.glob(os.path.join(SQL_DIR, "[0-9][0-9][0-9]_*.sql")))
     for f in files:

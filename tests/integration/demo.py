@@ -1,7 +1,9 @@
 """The README's demo: two throwaway PostgreSQL 15 servers with TLS (the second
 presents a certificate from another CA, and a PgBouncer in front of it), a few
 SSL and non-SSL psql clients,
-sslhistd for a few seconds, then what it recorded as `sslhist` shows it.
+sslhistd for a few seconds, then what it recorded as `sslhist` shows it; then
+a second bastion polls one of the clusters too, both ship a snapshot, and one
+report reads the two histories as one.
 
 Run through scripts/demo.sh (which installs and builds first). Everything it
 starts is stopped and removed at the end (SSLHIST_KEEP=1 keeps the files).
@@ -89,6 +91,32 @@ def main():
         if r.returncode != 0:
             print("%s exited %d: %s" % (title, r.returncode, r.stderr), file=sys.stderr)
             status = 1
+    # Several bastions in one report: a second one polls billing too; each
+    # ships a snapshot of its history, one host reads both as one.
+    banner("A second bastion polls billing too")
+    d2 = h.Daemon({"sslhistd": {"interval": "1s"}, "cluster billing": h.cluster_for(billing)},
+                  name="bastion2")
+    d2.start()
+    d2.wait_polls("billing", 3, timeout=30)
+    d2.stop()
+    ship = h.subdir("ship")
+    copies = []
+    for name, daemon in (("bastion1", d), ("bastion2", d2)):
+        copy = os.path.join(ship, name + ".db")
+        args = ["--db", daemon.db, "snapshot", "--to", copy]
+        print("  sslhist " + " ".join(args))
+        r = subprocess.run([h.bin_path("sslhist")] + args, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            print("snapshot exited %d: %s" % (r.returncode, r.stderr), file=sys.stderr)
+            status = 1
+        copies += ["--db", copy]
+    banner("sslhist --db bastion1.db --db bastion2.db report")
+    r = subprocess.run([h.bin_path("sslhist")] + copies + ["report"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    print(r.stdout.rstrip())
+    if r.returncode != 0:
+        print("merged report exited %d: %s" % (r.returncode, r.stderr), file=sys.stderr)
+        status = 1
     banner("Done; stopping the servers")
     return status
 
