@@ -329,6 +329,7 @@ prepare_all(struct store *s)
 {
 	static const char *const *const tables[] = {
 		store_core_sql, store_fleet_sql, store_poll_sql, store_maint_sql, store_hooks_sql,
+		store_logs_sql,
 	};
 	const char *sql;
 

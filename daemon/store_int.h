@@ -69,6 +69,22 @@ enum stmt_id {
 	ST_HOOK_END_ALERT,
 	ST_HOOK_LAST_CLIENT,
 	ST_HOOK_CLIENTS_AFTER,
+	/* store_logs.c */
+	ST_LOG_INSTANCES,
+	ST_LOG_FIND,
+	ST_LOG_MARK,
+	ST_LOG_CLIENT_LOGGED,
+	ST_LOG_CLIENT_SEEN,
+	ST_LOG_CLIENT_INSERT,
+	ST_LOG_SESSION_INSERT,
+	ST_LOG_COVERAGE,
+	ST_LOG_CLAIM,
+	ST_LOG_CLIENT_UNLOG,
+	ST_LOG_NEWEST,
+	ST_LOG_SINCE,
+	ST_LOG_LAST_CLIENT,
+	ST_LOG_EXPIRE_SESSIONS,
+	ST_LOG_EXPIRE_COVERAGE,
 	ST_COUNT
 };
 
@@ -78,6 +94,7 @@ extern const char *const store_fleet_sql[ST_COUNT];
 extern const char *const store_poll_sql[ST_COUNT];
 extern const char *const store_maint_sql[ST_COUNT];
 extern const char *const store_hooks_sql[ST_COUNT];
+extern const char *const store_logs_sql[ST_COUNT];
 
 struct store {
 	sqlite3 *db;
@@ -135,6 +152,15 @@ struct st_write {
 /* Runs the statements in one transaction, in order; returns the rows the
  * last one changed, or -1 with nothing changed. */
 int st_writes(struct store *s, const struct st_write *w, size_t n);
+
+/* ---- store_poll.c: the client identity and its alerts ---- */
+#define IDENT_LEN 16
+struct client_key;
+/* The identity digest of a client of instance_id (docs/CONTRACT.md section 3). */
+int st_client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
+		    unsigned char out[IDENT_LEN]);
+/* The alert rows of a newly stored client (the mask of store_set_alerts). */
+int st_client_alerts(struct store *s, int64_t at_ms, const struct client_key *k, int64_t id);
 
 /* ---- store_migrate.c ---- */
 /* Applies every migration the file lacks; 0 or -1. */
