@@ -21,6 +21,7 @@ static const char usage_text[] =
 	"  report      per cluster: what breaks on a CA rotation or rds.force_ssl=1\n"
 	"  alerts      the alert hooks run and their outcome\n"
 	"  prune       delete clients last seen before a time\n"
+	"  import-log  record the sessions that server logs show\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config CONFIG  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
@@ -41,6 +42,7 @@ static const struct {
 	{ "report", cmd_report },
 	{ "alerts", cmd_alerts },
 	{ "prune", cmd_prune },
+	{ "import-log", cmd_import_log },
 };
 
 void

@@ -27,8 +27,9 @@
 #define CLIENT_COLS \
 	"c.id, i.cluster, i.host, i.port, c.database, c.user, c.application, " \
 	"c.client_addr, c.client_hostname, c.ssl, c.tls_version, c.cipher, c.bits, " \
-	"c.client_dn, c.issuer_dn, c.first_seen, c.last_seen, c.sessions, c.samples"
-#define NCLIENT_COLS 19
+	"c.client_dn, c.issuer_dn, c.first_seen, c.last_seen, c.sessions, c.samples, " \
+	"c.logged_sessions"
+#define NCLIENT_COLS 20
 
 const char *const store_hooks_sql[ST_COUNT] = {
 	[ST_HOOK_RECOVER_ATTEMPT] =
@@ -124,6 +125,7 @@ read_client(sqlite3_stmt *st, int i, struct store_client *c)
 	c->last_seen = sqlite3_column_int64(st, i + 16);
 	c->sessions = sqlite3_column_int64(st, i + 17);
 	c->samples = sqlite3_column_int64(st, i + 18);
+	c->logged_sessions = sqlite3_column_int64(st, i + 19);
 	if (oom || c->cluster == NULL || c->instance == NULL) {
 		store_client_clear(c);
 		return -1;

@@ -224,6 +224,8 @@ parse_received(struct logline_parser *p, const char *s, size_t n, struct logline
 	int64_t v;
 
 	out->kind = LOGLINE_RECEIVED;
+	out->has_host = true;
+	out->host = NULL;
 	if (port && ll_parse_int(port + 6, n - hl - 6, 65535, &v))
 		out->port = (int)v;
 	else
@@ -310,6 +312,23 @@ ll_parse_message(struct logline_parser *p, const char *msg, size_t n, struct log
 		parse_authenticated(p, msg + 26, n - 26, out);
 	/* "replication connection authorized": walsenders, which no poll
 	 * records either (backend_type is not 'client backend'). */
+}
+
+void
+ll_set_host(struct logline_parser *p, const char *s, size_t n, char sep, struct logline *out)
+{
+	const char *cut = NULL;
+
+	if (out->kind != LOGLINE_AUTHORIZED || out->has_host || n == 0)
+		return;
+	out->has_host = true;
+	if (n == 7 && memcmp(s, "[local]", 7) == 0)
+		return;
+	if (sep == '(')
+		cut = memchr(s, '(', n);
+	else if (sep == ':')
+		cut = find_last(s, n, ":");
+	out->host = ll_copy(p, s, cut ? (size_t)(cut - s) : n);
 }
 
 /* ---- the parser ----------------------------------------------------- */

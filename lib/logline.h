@@ -59,7 +59,9 @@ struct logline {
 	int64_t prec_us;	/* its precision: 1000 (%m, csv, json), 1000000 (%t) */
 	int64_t session_start;	/* backend start in Unix s (%c, %s, csv, json); -1: none */
 	int32_t pid;		/* 0: none */
-	/* received */
+	/* received; authorized too where the record says (csvlog's
+	 * connection_from, jsonlog's remote_host, a prefix's %r or %h) */
+	bool has_host;
 	const char *host;	/* NULL for [local] (a Unix socket) */
 	int port;		/* -1: none */
 	/* authorized */

@@ -127,6 +127,10 @@ from_fields(struct logline_parser *p, const struct fields *f, struct logline *ou
 	if (!span_eq(&f->severity, "LOG") || f->msg.s == NULL)
 		return 0;
 	ll_parse_message(p, f->msg.s, f->msg.n, out);
+	if (f->from.s != NULL)
+		ll_set_host(p, f->from.s, f->from.n, ':', out);
+	else if (f->host.s != NULL)
+		ll_set_host(p, f->host.s, f->host.n, 0, out);
 	/* The columns are unambiguous where the message is not. */
 	if (out->kind == LOGLINE_AUTHORIZED) {
 		if (f->user.s != NULL)
@@ -156,6 +160,7 @@ ll_parse_csv(struct logline_parser *p, const char *rec, size_t len, struct logli
 	x.user = f[1];
 	x.db = f[2];
 	x.pid = f[3];
+	x.from = f[4];
 	x.session = f[5];
 	x.start = f[8];
 	x.severity = f[11];
@@ -384,6 +389,8 @@ jsonlog_kv(struct logline_parser *p, const struct span *k, const struct span *v,
 		f->pid = *v;
 	else if (key_is(k, "session_id"))
 		f->session = *v;
+	else if (key_is(k, "remote_host"))
+		f->host = *v;
 	else if (key_is(k, "session_start"))
 		f->start = *v;
 	else if (key_is(k, "error_severity"))

@@ -29,6 +29,7 @@ struct ptok {
 	const char *lit;	/* PT_LIT */
 	size_t litlen;
 	bool pad;		/* %-8p, %8p: blanks around the value */
+	char esc;		/* PT_TEXT: its letter (%r and %h carry the host) */
 };
 
 struct prefix {
@@ -66,6 +67,11 @@ void ll_parse_message(struct logline_parser *p, const char *msg, size_t n, struc
 /* "%lx.%x" of %c: the start (s) and the pid. */
 bool ll_parse_session_id(const char *s, size_t n, int64_t *start, int32_t *pid);
 bool ll_parse_int(const char *s, size_t n, int64_t max, int64_t *v);
+
+/* Sets out's host from "[local]", "HOST", "HOST(PORT)" or "HOST:PORT"
+ * (sep: the port's separator, 0 none) when the record is authorized. */
+void ll_set_host(struct logline_parser *p, const char *s, size_t n, char sep,
+		 struct logline *out);
 
 /* ---- logprefix.c ---- */
 #define LL_NCANDIDATES 8

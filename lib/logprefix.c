@@ -105,6 +105,7 @@ ll_prefix_compile(struct prefix *px, const char *text)
 		/* A literal after an escape starts a new token. */
 		add_tok(px, escape_kind(text[i]), NULL, 0);
 		px->tok[px->ntok - 1].pad = pad;
+		px->tok[px->ntok - 1].esc = text[i];
 		if (text[i] == 'p' || text[i] == 'c')
 			px->has_pid = true;
 	}
@@ -311,6 +312,25 @@ prefix_values(struct logline_parser *p, const struct prefix *px, const char *s, 
 	}
 }
 
+/* The host of %r or %h, for an authorized line without its received one. */
+static void
+prefix_hosts(struct logline_parser *p, const struct prefix *px, const char *s,
+	     struct logline *out)
+{
+	for (size_t i = 0; i < px->ntok; i++) {
+		const struct ptok *t = &px->tok[i];
+		size_t end;
+
+		if (t->kind != PT_TEXT || (t->esc != 'r' && t->esc != 'h') || !p->tok_hit[i])
+			continue;
+		/* It ends where the next matched token begins. */
+		if (i + 1 >= px->ntok || !p->tok_hit[i + 1])
+			continue;
+		end = p->tok_at[i + 1];
+		ll_set_host(p, s + p->tok_at[i], end - p->tok_at[i], t->esc == 'r' ? '(' : 0, out);
+	}
+}
+
 /* The message's start if the prefix matches the record's first line. */
 static size_t
 prefix_match(struct logline_parser *p, const struct prefix *px, const char *s, size_t n)
@@ -393,6 +413,7 @@ ll_parse_stderr(struct logline_parser *p, const char *rec, size_t len, struct lo
 	if (msg >= 6 && memcmp(rec + msg - 6, "LOG:  ", 6) == 0 &&
 	    (msg == 6 || rec[msg - 7] < 'A' || rec[msg - 7] > 'Z'))
 		parse_stderr_message(p, rec + msg, len - msg, out);
+	prefix_hosts(p, &p->prefixes[i], rec, out);
 	return 0;
 }
 
