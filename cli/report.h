@@ -48,6 +48,8 @@ struct rinst {
 	/* coverage within the window */
 	int64_t polls, failed, gap_ms, sessions, single, missed, max_hour_polls;
 	bool missed_known;
+	int64_t logged;		/* sessions only a server log showed (report_logs.c) */
+	int64_t unnamed;	/* missed sessions no log named; with missed_known */
 };
 
 struct count {
@@ -118,7 +120,14 @@ struct rclient_cb {
 	void *arg;
 };
 
+/* report_logs.c */
+/* Each instance's logged and unnamed missed sessions in the window. 0, or
+ * -1 after an error was printed. */
+int report_load_logs(struct report *r);
+
 /* report_load.c */
+/* The instance of row id, with its cluster; NULL when not loaded. */
+struct rinst *report_instance(struct report *r, int64_t id, struct rcluster **c);
 /*
  * Reads the fleet, the discoveries, the coverage and the client counts of
  * the history open in db into r, and picks each cluster's polling interval

@@ -32,11 +32,15 @@
 #include "log.h"
 #include "store.h"
 #include "store_hooks.h"
+#include "store_logs.h"
 #include "timer.h"
 
 #define HOOK_MAX_OUTPUT 4096	/* per stream, logged */
 #define STORE_RETRY_MS 1000	/* after a failed write */
 #define DUE_BATCH 16		/* due alerts read at a time */
+/* How often to look for clients that `sslhist import-log` stored: its
+ * alerts fire from this daemon, within this long. One indexed query. */
+#define OUTSIDE_CHECK_MS 2000
 
 struct run {
 	struct run *prev, *next;
@@ -67,6 +71,7 @@ struct hooks {
 	int64_t logged_client;		/* highest client id whose events
 					 * were logged */
 	bool store_failing;		/* a write failed; logged once */
+	struct event *outside;		/* clients another process stored */
 };
 
 static void pass(struct hooks *h);
@@ -502,6 +507,21 @@ pass(struct hooks *h)
 		schedule(h, at - wall_ms());
 }
 
+/* Clients stored by another process (import-log) have alert rows due
+ * now; nothing here kicks the queue for them, so look now and then. */
+static void
+outside_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hooks *h = arg;
+	int64_t newest = store_newest_client(h->store);
+
+	(void)fd;
+	(void)what;
+	if (newest > h->logged_client)
+		schedule(h, 0);
+	timer_add_ms(h->outside, OUTSIDE_CHECK_MS);
+}
+
 /* ---- public ---------------------------------------------------------- */
 
 struct hooks *
@@ -526,6 +546,8 @@ hooks_new(struct event_base *base, struct store *store, const struct config *cfg
 	h->logged_client = store_last_client(store);
 	if (h->logged_client < 0)
 		h->logged_client = 0;
+	if ((h->outside = evtimer_new(base, outside_cb, h)) != NULL)
+		timer_add_ms(h->outside, OUTSIDE_CHECK_MS);
 	schedule(h, 0);
 	return h;
 }
@@ -588,5 +610,7 @@ hooks_free(struct hooks *h)
 		spawn_terminate(r->child);
 	}
 	event_free(h->timer);
+	if (h->outside != NULL)
+		event_free(h->outside);
 	free(h);
 }
