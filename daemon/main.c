@@ -21,6 +21,7 @@
 #include "hooks.h"
 #include "instance.h"
 #include "janitor.h"
+#include "logcmd.h"
 #include "liveness.h"
 #include "log.h"
 #include "notify.h"
@@ -48,6 +49,7 @@ struct daemon {
 	struct hooks *hooks;
 	struct fleet *fleet;
 	struct janitor *janitor;
+	struct logcmd *logcmd;		/* log_command (not in --once) */
 	struct poller_env env;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
 	bool once_polled, once_ok;
@@ -291,6 +293,7 @@ teardown(struct daemon *d)
 
 	/* First, so no housekeeping runs on what goes next. */
 	janitor_free(d->janitor);
+	logcmd_free(d->logcmd);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
 	if (d->writer && (left = writer_flush(d->writer)) > 0)
@@ -372,8 +375,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_infox("started: %zu clusters, database %s", d.cfg->nclusters, db);
-	if (!d.once)
+	if (!d.once) {
 		janitor_start(d.janitor);
+		if ((d.logcmd = logcmd_new(&d.env, d.fleet)) == NULL)
+			log_warnx("log_command: out of memory; no server log is imported");
+	}
 	notify_ready();
 	janitor_status(d.janitor);
 	if (d.once) {

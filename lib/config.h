@@ -64,6 +64,8 @@ struct cluster_cfg {
 	int64_t interval_ms;		/* own, or the daemon-wide value */
 	struct strlist exclude_users;	/* own, or the daemon-wide value */
 	struct strlist password_command;	/* argv; n == 0 when none */
+	struct strlist log_command;	/* argv; n == 0 when none: prints the server log */
+	int64_t log_interval_ms;	/* how often log_command runs (5m) */
 };
 
 struct config {

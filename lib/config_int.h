@@ -49,6 +49,8 @@ struct sect_vals {
 	const struct entry *interval;
 	const struct entry *exclude_users;
 	const struct entry *password_command;
+	const struct entry *log_command;
+	const struct entry *log_interval;
 };
 
 struct loader {
