@@ -194,7 +194,8 @@ class ImportLog(h.TestCase):
         before = sorted(json.dumps(c, sort_keys=True) for c in self.clients(n)
                         if c["application"] != "held")
         bad = os.path.join(self.hookdir, "bad.log")
-        csv_line = open(log_files(self.srv["c"], "c")[0], "rb").read().splitlines()[0]
+        with open(log_files(self.srv["c"], "c")[0], "rb") as f:
+            csv_line = f.read().splitlines()[0]
         good = (b"2026-12-03 07:02:33 UTC:127.0.0.9(5):[unknown]@[unknown]:[424242]:LOG:  "
                 b"connection received: host=127.0.0.9 port=5\n"
                 b"2026-12-03 07:02:33 UTC:127.0.0.9(5):u@d:[424242]:LOG:  connection "
@@ -232,6 +233,53 @@ class ImportLog(h.TestCase):
         rc, _o, err = h.sslhist("import-log", "--cluster", "s", "--prefix", "%m ", "-",
                                 db=self.d.db)
         self.assertEqual(rc, 2, err)
+        self.d.assert_alive()
+
+    def test_6_log_command(self):
+        """A second daemon whose log_command prints J's real jsonlog files."""
+        s = self.srv["j"]
+        envfile = os.path.join(self.hookdir, "logcmd.env")
+        cmd = os.path.join(self.hookdir, "logcmd.sh")
+        with open(cmd, "w") as f:
+            f.write("#!/bin/sh\nenv | grep '^SSLHIST_' | sort >> %s\necho --- >> %s\n"
+                    "cat %s/log/*.json\n" % (envfile, envfile, s.datadir))
+        os.chmod(cmd, 0o755)
+        cfg = {"sslhistd": {"interval": "5s", "connect_timeout": "5s", "query_timeout": "5s"},
+               "cluster j": dict(h.cluster_for(s), log_command=cmd, log_interval="1s")}
+        d2 = h.Daemon(cfg, name="logcmd")
+        d2.start()
+        d2.wait_polls("j", 1, timeout=30)
+
+        def named():
+            apps = {c["application"]: c for c in
+                    h.sslhist_json(d2.db, "clients", "--cluster", "j")}
+            b = apps.get("burst")
+            return apps if b and b["sessions"] == BURST else None
+        apps = h.wait_until(named, 30, "log_command's burst sessions imported")
+        self.assertEqual(apps["burst"]["logged_sessions"], BURST, apps["burst"])
+        self.assertEqual(apps[EVIL_APP]["database"], EVIL_DB, apps[EVIL_APP])
+
+        def two_runs():
+            try:
+                runs = open(envfile).read().split("---\n")
+            except FileNotFoundError:
+                return None
+            return runs if len(runs) >= 3 else None
+        runs = h.wait_until(two_runs, 30, "log_command run twice")
+        first = dict(l.split("=", 1) for l in runs[0].splitlines())
+        second = dict(l.split("=", 1) for l in runs[1].splitlines())
+        self.assertEqual(first["SSLHIST_INSTANCE"], "127.0.0.1:%d" % s.port, first)
+        self.assertEqual((first["SSLHIST_CLUSTER"], first["SSLHIST_HOST"],
+                          first["SSLHIST_PORT"], first["SSLHIST_USER"]),
+                         ("j", "127.0.0.1", str(s.port), "monitor"), first)
+        self.assertEqual(first.get("SSLHIST_LOG_SINCE"), "", first)
+        self.assertRegex(second["SSLHIST_LOG_SINCE"],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        # Every later run printed the same lines: nothing added.
+        self.assertEqual(h.sslhist_json(d2.db, "clients", "--cluster", "j")
+                         and named()["burst"]["sessions"], BURST)
+        self.assertMatches(r"log_command: \d+ lines", d2.log_text())
+        d2.stop()
         self.d.assert_alive()
 
 
