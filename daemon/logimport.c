@@ -271,7 +271,7 @@ logimport_new(struct store *s, int64_t instance_id, const struct logimport_opts 
 	if (li->o.batch_lines <= 0)
 		li->o.batch_lines = 10000;
 	if (li->o.batch_ms <= 0)
-		li->o.batch_ms = 50;
+		li->o.batch_ms = 1000;
 	li->st.newest_us = INT64_MIN;
 	li->reader = logread_new(o->format, o->prefix, on_line, on_skip, li, err, errlen);
 	if (li->reader == NULL) {

@@ -389,6 +389,7 @@ store_close(struct store *s)
 	/* The last connection checkpoints; PERSIST_WAL keeps -wal and -shm. */
 	sqlite3_close(s->db);
 	EVP_MD_CTX_free(s->md);
+	st_log_batch_free(s);
 	free(s->path);
 	free(s);
 }

@@ -74,7 +74,8 @@ enum stmt_id {
 	ST_LOG_FIND,
 	ST_LOG_MARK,
 	ST_LOG_CLIENT_LOGGED,
-	ST_LOG_CLIENT_SEEN,
+	ST_LOG_CLIENT_ID,
+	ST_LOG_CLIENT_ADD,
 	ST_LOG_CLIENT_INSERT,
 	ST_LOG_SESSION_INSERT,
 	ST_LOG_COVERAGE,
@@ -105,6 +106,7 @@ struct store {
 	char ctx[96];		/* what the current public call is about */
 	char err[768];
 	sqlite3_stmt *st[ST_COUNT];
+	struct log_batch *logb;	/* store_logs.c: the import batch's sums */
 };
 
 /* ---- errors (store.c) ---- */
@@ -161,6 +163,9 @@ int st_client_ident(struct store *s, int64_t instance_id, const struct client_ke
 		    unsigned char out[IDENT_LEN]);
 /* The alert rows of a newly stored client (the mask of store_set_alerts). */
 int st_client_alerts(struct store *s, int64_t at_ms, const struct client_key *k, int64_t id);
+
+/* ---- store_logs.c ---- */
+void st_log_batch_free(struct store *s);
 
 /* ---- store_migrate.c ---- */
 /* Applies every migration the file lacks; 0 or -1. */

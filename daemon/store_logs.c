@@ -38,17 +38,19 @@ const char *const store_logs_sql[ST_COUNT] = {
 	    "WHERE instance_id = ?1 AND pid = ?2 AND start_us = ?3",
 	[ST_LOG_CLIENT_LOGGED] =
 	    "UPDATE client_data SET logged_sessions = logged_sessions + 1 WHERE id = ?1",
-	/* A live client stays LIVE: see sql/002_live_counts.sql. */
-	[ST_LOG_CLIENT_SEEN] =
-	    "UPDATE client_data SET sessions = sessions + 1, "
-	    "logged_sessions = logged_sessions + 1, first_seen = min(first_seen, ?2), "
-	    "last_seen = CASE WHEN live > 0 THEN last_seen ELSE max(last_seen, ?2) END "
-	    "WHERE ident = ?1 RETURNING id",
+	[ST_LOG_CLIENT_ID] = "SELECT id FROM client_data WHERE ident = ?1",
+	/* A batch's sessions of one client; a live client stays LIVE (see
+	 * sql/002_live_counts.sql). */
+	[ST_LOG_CLIENT_ADD] =
+	    "UPDATE client_data SET sessions = sessions + ?2, "
+	    "logged_sessions = logged_sessions + ?2, first_seen = min(first_seen, ?3), "
+	    "last_seen = CASE WHEN live > 0 THEN last_seen ELSE max(last_seen, ?4) END "
+	    "WHERE id = ?1",
 	[ST_LOG_CLIENT_INSERT] =
 	    "INSERT INTO client_data (instance_id, ident, database, user, application, "
 	    "client_addr, ssl, tls_version, cipher, bits, first_seen, last_seen, sessions, "
 	    "samples, logged_sessions) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, 1, 0, 1)",
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, 0, 0, 0)",
 	[ST_LOG_SESSION_INSERT] =
 	    "INSERT OR IGNORE INTO session_seen (instance_id, pid, start_us, client_id, polled, "
 	    "logged) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -181,53 +183,204 @@ key_of(const struct log_session *ls, struct client_key *k)
 	k->bits = ls->ssl ? ls->bits : -1;
 }
 
-/* The logged session's client, upserted; its id in *id. */
+/*
+ * A batch sums its sessions per client and per hour in memory and writes
+ * each sum once, at its end: one UPDATE per client per batch instead of
+ * one per session. The ids are known again in each batch (a client the
+ * daemon or a prune removed in between is never written to).
+ */
+struct lb_client {
+	unsigned char ident[IDENT_LEN];
+	bool used;
+	int64_t id, n, first, last;
+};
+
+struct lb_hour {
+	int64_t hour, n;
+};
+
+#define LB_HOURS 16
+
+struct log_batch {
+	struct lb_client *tab;
+	size_t cap, count;
+	struct lb_hour hours[LB_HOURS];
+	size_t nhours;
+};
+
+static void
+batch_clear(struct log_batch *b)
+{
+	if (b->tab != NULL)
+		memset(b->tab, 0, b->cap * sizeof *b->tab);
+	b->count = 0;
+	b->nhours = 0;
+}
+
+void
+st_log_batch_free(struct store *s)
+{
+	if (s->logb != NULL)
+		free(s->logb->tab);
+	free(s->logb);
+	s->logb = NULL;
+}
+
+static struct lb_client *
+batch_slot(struct log_batch *b, const unsigned char *ident)
+{
+	uint64_t h = 0;
+	size_t i;
+
+	memcpy(&h, ident, sizeof h);
+	for (i = (size_t)(h & (b->cap - 1));; i = (i + 1) & (b->cap - 1))
+		if (!b->tab[i].used || memcmp(b->tab[i].ident, ident, IDENT_LEN) == 0)
+			return &b->tab[i];
+}
+
+static bool
+batch_grow(struct log_batch *b)
+{
+	struct lb_client *old = b->tab, *e;
+	size_t oldcap = b->cap, cap = b->cap ? b->cap * 2 : 1024;
+
+	if ((b->tab = calloc(cap, sizeof *b->tab)) == NULL) {
+		b->tab = old;
+		return false;
+	}
+	b->cap = cap;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i].used)
+			continue;
+		e = batch_slot(b, old[i].ident);
+		*e = old[i];
+	}
+	free(old);
+	return true;
+}
+
+static int
+batch_hour(struct store *s, int64_t instance_id, int64_t start_us)
+{
+	struct log_batch *b = s->logb;
+	int64_t hour = hour_of_us(start_us);
+
+	for (size_t i = 0; i < b->nhours; i++) {
+		if (b->hours[i].hour == hour) {
+			b->hours[i].n++;
+			return 0;
+		}
+	}
+	if (b->nhours == LB_HOURS)	/* a log of many hours: write as it goes */
+		return coverage_add(s, instance_id, start_us, 1);
+	b->hours[b->nhours].hour = hour;
+	b->hours[b->nhours++].n = 1;
+	return 0;
+}
+
+/* Writes the batch's sums (before its commit). */
+static int
+batch_flush(struct store *s, int64_t instance_id)
+{
+	struct log_batch *b = s->logb;
+
+	for (size_t i = 0; b != NULL && i < b->cap; i++) {
+		struct lb_client *e = &b->tab[i];
+		const int64_t v[] = {e->id, e->n, e->first, e->last};
+
+		if (e->used && e->n > 0 &&
+		    run_ids(s, ST_LOG_CLIENT_ADD, "count logged sessions", 4, v) < 0)
+			return -1;
+	}
+	for (size_t i = 0; b != NULL && i < b->nhours; i++) {
+		const int64_t v[] = {instance_id, b->hours[i].hour, b->hours[i].n};
+
+		if (run_ids(s, ST_LOG_COVERAGE, "update log coverage", 3, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The row id of a client by its digest, or 0 when none. */
+static int
+client_by_ident(struct store *s, const unsigned char *ident, int64_t *id)
+{
+	sqlite3_stmt *st = st_get(s, ST_LOG_CLIENT_ID);
+	int rc;
+
+	st_blob(s, st, 1, ident, IDENT_LEN);
+	if ((rc = st_step(s, st, "find client")) < 0)
+		return -1;
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	st_finish(st);
+	return 0;
+}
+
+static int
+insert_client(struct store *s, int64_t instance_id, const struct client_key *k,
+	      const unsigned char *ident, int64_t seen, int64_t now_ms, int64_t *id)
+{
+	sqlite3_stmt *st = st_get(s, ST_LOG_CLIENT_INSERT);
+
+	st_int(s, st, 1, instance_id);
+	st_blob(s, st, 2, ident, IDENT_LEN);
+	st_text(s, st, 3, k->database);
+	st_text(s, st, 4, k->user);
+	st_text(s, st, 5, k->application);
+	st_text(s, st, 6, k->client_addr);
+	st_int(s, st, 7, k->ssl);
+	st_text(s, st, 8, k->tls_version);
+	st_text(s, st, 9, k->cipher);
+	st_int_or_null(s, st, 10, k->bits >= 0, k->bits);
+	st_int(s, st, 11, seen);
+	if (st_run(s, st, "insert client") < 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(s->db);
+	return st_client_alerts(s, now_ms, k, *id);
+}
+
+/* The logged session's client (found or stored), its session counted in
+ * the batch; its id in *id. */
 static int
 log_client(struct store *s, int64_t instance_id, const struct log_session *ls, int64_t now_ms,
 	   int64_t *id, int *new_clients)
 {
 	unsigned char ident[IDENT_LEN];
+	struct log_batch *b = s->logb;
 	struct client_key k;
-	sqlite3_stmt *st;
+	struct lb_client *e;
 	int64_t seen = ls->start_us / 1000000;
-	int rc;
 
 	key_of(ls, &k);
 	if (st_client_ident(s, instance_id, &k, ident) < 0)
 		return -1;
-	st = st_get(s, ST_LOG_CLIENT_SEEN);
-	st_blob(s, st, 1, ident, IDENT_LEN);
-	st_int(s, st, 2, seen);
-	if ((rc = st_step(s, st, "update client")) < 0)
+	if ((b->count + 1) * 10 > b->cap * 7 && !batch_grow(b)) {
+		st_err(s, "logged session", "out of memory");
 		return -1;
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		while ((rc = st_step(s, st, "update client")) == SQLITE_ROW)
-			;
-		if (rc < 0)
-			return -1;
-		st_finish(st);
-		return 0;
 	}
-	st_finish(st);
-	st = st_get(s, ST_LOG_CLIENT_INSERT);
-	st_int(s, st, 1, instance_id);
-	st_blob(s, st, 2, ident, IDENT_LEN);
-	st_text(s, st, 3, k.database);
-	st_text(s, st, 4, k.user);
-	st_text(s, st, 5, k.application);
-	st_text(s, st, 6, k.client_addr);
-	st_int(s, st, 7, k.ssl);
-	st_text(s, st, 8, k.tls_version);
-	st_text(s, st, 9, k.cipher);
-	st_int_or_null(s, st, 10, k.bits >= 0, k.bits);
-	st_int(s, st, 11, seen);
-	if (st_run(s, st, "insert client") < 0)
-		return -1;
-	*id = sqlite3_last_insert_rowid(s->db);
-	if (new_clients != NULL)
-		(*new_clients)++;
-	return st_client_alerts(s, now_ms, &k, *id);
+	e = batch_slot(b, ident);
+	if (!e->used) {
+		if (client_by_ident(s, ident, id) < 0)
+			return -1;
+		if (*id == 0) {
+			if (insert_client(s, instance_id, &k, ident, seen, now_ms, id) < 0)
+				return -1;
+			if (new_clients != NULL)
+				(*new_clients)++;
+		}
+		memcpy(e->ident, ident, IDENT_LEN);
+		e->used = true;
+		e->id = *id;
+		e->first = e->last = seen;
+		b->count++;
+	}
+	*id = e->id;
+	e->n++;
+	if (seen < e->first)
+		e->first = seen;
+	if (seen > e->last)
+		e->last = seen;
+	return 0;
 }
 
 int
@@ -257,7 +410,7 @@ store_log_session(struct store *s, int64_t instance_id, const struct log_session
 	if (log_client(s, instance_id, ls, now_ms, &id, new_clients) < 0 ||
 	    insert_session(s, instance_id, ls->pid, ls->start_us, id, false, true) < 0)
 		return -1;
-	return coverage_add(s, instance_id, ls->start_us, 1);
+	return batch_hour(s, instance_id, ls->start_us);
 }
 
 int
@@ -293,12 +446,21 @@ int
 store_log_begin(struct store *s)
 {
 	st_ctx(s, "import server log");
+	if (s->logb == NULL && (s->logb = calloc(1, sizeof *s->logb)) == NULL) {
+		st_err(s, "begin", "out of memory");
+		return -1;
+	}
+	batch_clear(s->logb);
 	return st_begin(s);
 }
 
 int
 store_log_end(struct store *s, int64_t instance_id, int64_t newest_us, int64_t now_s)
 {
+	if (batch_flush(s, instance_id) < 0) {
+		store_log_abort(s);
+		return -1;
+	}
 	if (newest_us != INT64_MIN) {
 		const int64_t v[] = {instance_id, newest_us, now_s};
 
@@ -313,6 +475,8 @@ store_log_end(struct store *s, int64_t instance_id, int64_t newest_us, int64_t n
 void
 store_log_abort(struct store *s)
 {
+	if (s->logb != NULL)
+		batch_clear(s->logb);
 	st_abort(s);
 }
 

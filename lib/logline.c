@@ -374,6 +374,7 @@ logline_parser_free(struct logline_parser *p)
 	free(p->tok_at);
 	free(p->tok_hit);
 	free(p->tok_end);
+	ll_cache_free(p);
 	free(p);
 }
 

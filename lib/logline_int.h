@@ -40,6 +40,18 @@ struct prefix {
 	bool has_pid;		/* %p or %c */
 };
 
+/* A prefix match kept for the record its line begins (logprefix.c). */
+struct mcache {
+	bool valid;
+	char *line;
+	size_t len, cap;
+	long prefix;
+	size_t msg;
+	size_t *at, *end;
+	bool *hit;
+	size_t ntok_cap;
+};
+
 struct logline_parser {
 	enum logline_format fmt;
 	struct prefix *prefixes;	/* the given one, or the candidates */
@@ -54,6 +66,8 @@ struct logline_parser {
 	bool *tok_hit;
 	size_t tok_cap;
 	long budget;
+	struct mcache mc[2];
+	int mc_next;
 };
 
 /* ---- logline.c ---- */
@@ -79,6 +93,7 @@ void ll_set_host(struct logline_parser *p, const char *s, size_t n, char sep,
 extern const char *const ll_candidates[LL_NCANDIDATES];
 int ll_prefix_compile(struct prefix *px, const char *text);
 void ll_prefix_free(struct prefix *px);
+void ll_cache_free(struct logline_parser *p);
 
 /* ---- logline_fields.c ---- */
 int ll_parse_csv(struct logline_parser *p, const char *rec, size_t len, struct logline *out);

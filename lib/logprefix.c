@@ -139,14 +139,23 @@ severity_end(const char *s, size_t n, size_t pos)
 static size_t
 time_end(const char *s, size_t n, size_t pos, size_t below)
 {
+	static const size_t zone_len[] = {6, 5, 3, 1};	/* +HH:MM +HHMM UTC|+HH Z */
 	int64_t us, prec;
-	size_t hi = pos + 40 < n ? pos + 40 : n;
+	size_t z = pos + 19, e;
 
-	if (below <= hi)
-		hi = below - 1;
-	for (size_t e = hi + 1; e-- > pos + 20;)
-		if (logline_parse_time(s + pos, e - pos, &us, &prec))
+	/* The shape of the date and time; logline_parse_time checks it all. */
+	if (n - pos < 20 || s[pos + 4] != '-' || s[pos + 13] != ':' || s[pos + 16] != ':')
+		return 0;
+	if (z < n && s[z] == '.')
+		for (z++; z < n && s[z] >= '0' && s[z] <= '9'; z++)
+			;
+	if (z < n && s[z] == ' ')
+		z++;
+	for (size_t k = 0; k < sizeof zone_len / sizeof zone_len[0]; k++) {
+		e = z + zone_len[k];
+		if (e < below && e <= n && logline_parse_time(s + pos, e - pos, &us, &prec))
 			return e;
+	}
 	return 0;
 }
 
@@ -359,12 +368,95 @@ find_prefix(struct logline_parser *p, const char *s, size_t n, size_t *msg)
 	return -1;
 }
 
+/*
+ * logread.c asks whether a line starts a record, then parses the record
+ * that line began once the next one arrived: the match of the last two
+ * lines is kept, so a one-line record is matched once.
+ */
+static void
+cache_keep(struct logline_parser *p, long i, size_t msg, const char *line, size_t len)
+{
+	struct mcache *c = &p->mc[p->mc_next];
+	size_t ntok = p->prefixes[i].ntok + 1;
+
+	c->valid = false;
+	if (len > c->cap) {
+		char *b = realloc(c->line, len);
+
+		if (b == NULL)
+			return;
+		c->line = b;
+		c->cap = len;
+	}
+	if (ntok > c->ntok_cap) {
+		size_t *at = realloc(c->at, ntok * sizeof *at), *end;
+		bool *hit;
+
+		if (at == NULL)
+			return;
+		c->at = at;
+		if ((end = realloc(c->end, ntok * sizeof *end)) == NULL)
+			return;
+		c->end = end;
+		if ((hit = realloc(c->hit, ntok * sizeof *hit)) == NULL)
+			return;
+		c->hit = hit;
+		c->ntok_cap = ntok;
+	}
+	memcpy(c->line, line, len);
+	memcpy(c->at, p->tok_at, ntok * sizeof *c->at);
+	memcpy(c->end, p->tok_end, ntok * sizeof *c->end);
+	memcpy(c->hit, p->tok_hit, ntok * sizeof *c->hit);
+	c->len = len;
+	c->prefix = i;
+	c->msg = msg;
+	c->valid = true;
+	p->mc_next ^= 1;
+}
+
+/* A kept match whose line is the record's first line. */
+static long
+cache_find(struct logline_parser *p, const char *rec, size_t len, size_t *msg)
+{
+	for (int k = 0; k < 2; k++) {
+		struct mcache *c = &p->mc[k];
+		size_t ntok;
+
+		if (!c->valid || c->len > len || (c->len < len && rec[c->len] != '\n') ||
+		    memcmp(c->line, rec, c->len) != 0)
+			continue;
+		ntok = p->prefixes[c->prefix].ntok + 1;
+		if (!grow_match(p, ntok))
+			return -1;
+		memcpy(p->tok_at, c->at, ntok * sizeof *c->at);
+		memcpy(p->tok_end, c->end, ntok * sizeof *c->end);
+		memcpy(p->tok_hit, c->hit, ntok * sizeof *c->hit);
+		*msg = c->msg;
+		return c->prefix;
+	}
+	return -1;
+}
+
+void
+ll_cache_free(struct logline_parser *p)
+{
+	for (int k = 0; k < 2; k++) {
+		free(p->mc[k].line);
+		free(p->mc[k].at);
+		free(p->mc[k].end);
+		free(p->mc[k].hit);
+	}
+}
+
 bool
 logline_starts_record(struct logline_parser *p, const char *line, size_t len)
 {
 	size_t msg;
+	long i = find_prefix(p, line, len, &msg);
 
-	return find_prefix(p, line, len, &msg) >= 0;
+	if (i >= 0)
+		cache_keep(p, i, msg, line, len);
+	return i >= 0;
 }
 
 /*
@@ -397,8 +489,10 @@ int
 ll_parse_stderr(struct logline_parser *p, const char *rec, size_t len, struct logline *out)
 {
 	size_t msg;
-	long i = find_prefix(p, rec, len, &msg);
+	long i = cache_find(p, rec, len, &msg);
 
+	if (i < 0)
+		i = find_prefix(p, rec, len, &msg);
 	if (i < 0) {
 		ll_err(p, p->nprefix == 1 ? "does not start with the prefix \"%s\"" :
 		       "does not start with a known prefix (give --prefix)",
