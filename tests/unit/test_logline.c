@@ -366,6 +366,10 @@ test_pg15_files(void)
 			CHECK_INT(h->pid, c.got[8].pid);
 			CHECK_STR(c.strs[8][3], "127.0.0.1");
 			CHECK_STR(c.strs[5][2], "burst");
+			/* The authorized line's own address (%r, connection_from,
+			 * remote_host), for logs cut between the two lines. */
+			CHECK(h->has_host);
+			CHECK_STR(c.strs[9][3], "127.0.0.1");
 			CHECK(c.got[5].ssl);
 			CHECK(!c.got[7].ssl);
 			CHECK_STR(c.strs[7][2], "psql");
