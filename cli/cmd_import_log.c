@@ -250,9 +250,12 @@ cmd_import_log(struct cli *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const struct strlist no_list = {0};
-	struct logimport_opts o = { .format = LOGFMT_AUTO, .exclude_users = &no_list,
-				    .exclude_databases = &no_list };
+	/* Without a readable configuration, the daemon's defaults (section 2). */
+	static char rdsadmin[] = "rdsadmin";
+	static char *rdsadmin_v[] = { rdsadmin, NULL };
+	static const struct strlist default_list = { rdsadmin_v, 1 };
+	struct logimport_opts o = { .format = LOGFMT_AUTO, .exclude_users = &default_list,
+				    .exclude_databases = &default_list };
 	const char *cluster = NULL;
 	char *inst = NULL;
 	int ch, rc;
