@@ -30,6 +30,9 @@
 #define LOG_MAX_OUTPUT	(64u << 20)
 #define FEED_CHUNK	(1u << 20)
 #define MIN_TIMEOUT_MS	30000
+/* Commands running at once (a fleet's instances are due together at
+ * start); the others wait for the next tick. */
+#define MAX_RUNNING	4
 
 enum job_state { JOB_IDLE, JOB_RUNNING, JOB_IMPORTING };
 
@@ -56,6 +59,7 @@ struct logcmd {
 	struct event *tick;
 	struct job **jobs;
 	size_t n, cap;
+	size_t running;		/* jobs in JOB_RUNNING or JOB_IMPORTING */
 };
 
 static int64_t
@@ -151,7 +155,7 @@ start_import(struct job *j, const struct child_result *r)
 {
 	const struct config *cfg = j->lc->env->cfg;
 	const struct cluster_cfg *c = cluster_of(j->lc, j->cluster);
-	struct logimport_opts o = { .format = LOGFMT_AUTO,
+	struct logimport_opts o = { .format = LOGFMT_AUTO, .commit_each_feed = true,
 				    .exclude_users = c ? &c->exclude_users : &cfg->exclude_users,
 				    .exclude_databases = &cfg->exclude_databases };
 	struct log_obj obj = { j->cluster, j->name };
@@ -347,9 +351,11 @@ visit(void *arg, const struct instance *in)
 	j->seen = true;
 	c = cluster_of(lc, j->cluster);
 	if (c == NULL || c->log_command.n == 0 || j->state != JOB_IDLE ||
-	    mono_ms() < j->next_ms)
+	    mono_ms() < j->next_ms || lc->running >= MAX_RUNNING)
 		return;
 	job_start(j, c);
+	if (j->state != JOB_IDLE)
+		lc->running++;
 }
 
 static void
@@ -360,8 +366,11 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (size_t i = 0; i < lc->n; i++)
+	lc->running = 0;
+	for (size_t i = 0; i < lc->n; i++) {
 		lc->jobs[i]->seen = false;
+		lc->running += lc->jobs[i]->state != JOB_IDLE;
+	}
 	fleet_each(lc->fleet, visit, lc);
 	for (size_t i = 0; i < lc->n; i++) {
 		struct job *j = lc->jobs[i];

@@ -9,7 +9,7 @@
  * plus SSLHIST_HOST, SSLHIST_PORT, SSLHIST_USER) and SSLHIST_CLUSTER,
  * SSLHIST_INSTANCE ("host:port") and SSLHIST_LOG_SINCE (the RFC 3339 time
  * of the newest line already imported for the instance; empty before the
- * first import). It may print up to 64 MiB; it gets SIGTERM after
+ * first import). At most 4 run at once. It may print up to 64 MiB; it gets SIGTERM after
  * max(log_interval, 30 s). Its output is imported a megabyte per loop turn,
  * so the loop keeps polling meanwhile; the store's batches keep each write
  * short. A failing command is logged with its status and the first line

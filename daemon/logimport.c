@@ -299,6 +299,8 @@ logimport_feed(struct logimport *li, const char *buf, size_t n)
 		return -1;
 	rc = logread_feed(li->reader, buf, n);
 	sync_stats(li);
+	if (rc == 0 && !li->failed && li->o.commit_each_feed && batch_end(li) < 0)
+		return -1;
 	return rc == 0 && !li->failed ? 0 : -1;
 }
 

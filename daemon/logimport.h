@@ -37,7 +37,11 @@ struct logimport_opts {
 	const struct strlist *exclude_users;	/* may be NULL */
 	const struct strlist *exclude_databases;
 	int batch_lines;		/* 0: 10000 */
-	int64_t batch_ms;		/* 0: 50 */
+	int64_t batch_ms;		/* 0: 1000 */
+	/* Each logimport_feed ends with a commit: the daemon's store connection
+	 * is shared with the writer, which must find no transaction open
+	 * between two turns of the loop. */
+	bool commit_each_feed;
 };
 
 struct logimport_stats {
