@@ -95,5 +95,6 @@ int cmd_report(struct cli *c, int argc, char **argv);
 int cmd_alerts(struct cli *c, int argc, char **argv);
 int cmd_prune(struct cli *c, int argc, char **argv);
 int cmd_snapshot(struct cli *c, int argc, char **argv);
+int cmd_import_log(struct cli *c, int argc, char **argv);
 
 #endif

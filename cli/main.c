@@ -22,6 +22,7 @@ static const char usage_text[] =
 	"  alerts      the alert hooks run and their outcome\n"
 	"  prune       delete clients last seen before a time\n"
 	"  snapshot    a consistent copy of the history, safe while sslhistd writes\n"
+	"  import-log  record the sessions that server logs show\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config CONFIG  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
@@ -49,6 +50,7 @@ static const struct {
 	{ "alerts", cmd_alerts, true },
 	{ "prune", cmd_prune, false },
 	{ "snapshot", cmd_snapshot, false },
+	{ "import-log", cmd_import_log, false },
 };
 
 void

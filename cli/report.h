@@ -57,6 +57,8 @@ struct rinst {
 	char *pooler;
 	char *pooler_client_tls, *pooler_server_tls, *pooler_ca_file;
 	int64_t pooler_servers;
+	int64_t logged;		/* sessions only a server log showed (report_logs.c) */
+	int64_t unnamed;	/* missed sessions no log named; with missed_known */
 };
 
 struct count {
@@ -133,7 +135,14 @@ struct rclient_cb {
 	void *arg;
 };
 
+/* report_logs.c */
+/* Each instance's logged and unnamed missed sessions in the window. 0, or
+ * -1 after an error was printed. */
+int report_load_logs(struct report *r);
+
 /* report_load.c */
+/* The instance of row id, with its cluster; NULL when not loaded. */
+struct rinst *report_instance(struct report *r, int64_t id, struct rcluster **c);
 /*
  * Reads the fleet, the discoveries, the coverage and the client counts of
  * the history open in db into r, and picks each cluster's polling interval

@@ -275,6 +275,12 @@ find_instance(struct report *x, int64_t id, struct rcluster **c)
 	return &x->cl[r->c].inst[r->i];
 }
 
+struct rinst *
+report_instance(struct report *r, int64_t id, struct rcluster **c)
+{
+	return find_instance(r, id, c);
+}
+
 static int
 load_coverage(struct report *x)
 {
@@ -498,7 +504,7 @@ report_load(struct report *r, const struct cli *cli, sqlite3 *db, const struct r
 	r->db = db;
 	r->q = q;
 	if (load_fleet(r) < 0 || load_discovery(r) < 0 || load_coverage(r) < 0 ||
-	    count_clients(r) < 0)
+	    report_load_logs(r) < 0 || count_clients(r) < 0)
 		return -1;
 	for (i = 0; i < r->ncl; i++)
 		pick_interval(r, cli, &r->cl[i]);

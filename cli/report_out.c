@@ -100,6 +100,7 @@ first_force_ssl(const struct rcluster *c, size_t i)
 struct cov {
 	int64_t polls, failed, gap_ms, sessions, single, missed, fast;
 	bool missed_known;
+	int64_t logged, unnamed;
 	int64_t earliest_expiry;
 	bool has_expiry;
 };
@@ -123,6 +124,8 @@ sum_coverage(const struct rcluster *c)
 		v.missed += in->missed;
 		v.fast += in->fast_polls;
 		v.missed_known |= in->missed_known;
+		v.logged += in->logged;
+		v.unnamed += in->unnamed;
 		if (!in->retired && in->has_not_after &&
 		    (!v.has_expiry || in->not_after < v.earliest_expiry)) {
 			v.earliest_expiry = in->not_after;
@@ -154,6 +157,13 @@ json_coverage(struct jsonw *w, const struct rcluster *c, const struct cov *v)
 		jsonw_null(w);
 	jsonw_key(w, "fast_polls");
 	jsonw_int(w, v->fast);
+	jsonw_key(w, "logged_sessions");
+	jsonw_int(w, v->logged);
+	jsonw_key(w, "unnamed_missed_sessions");
+	if (v->missed_known)
+		jsonw_int(w, v->unnamed);
+	else
+		jsonw_null(w);
 	jsonw_key(w, "unseen_client_estimate");
 	if (c->client_sessions > 0)
 		jsonw_double(w, (double)c->one_session / (double)c->client_sessions);
@@ -364,6 +374,11 @@ table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v,
 		fprintf(o->out, "%lld", (long long)v->missed);
 	else
 		fputs("unknown", o->out);
+	if (v->logged > 0 && v->missed_known)
+		fprintf(o->out, " (%lld not named by a server log)", (long long)v->unnamed);
+	if (v->logged > 0)
+		fprintf(o->out, ", %lld session%s seen in server logs only", (long long)v->logged,
+			plural(v->logged));
 	if (c->client_sessions > 0)
 		fprintf(o->out, ", unseen-client estimate %.4f",
 			(double)c->one_session / (double)c->client_sessions);

@@ -15,10 +15,10 @@
 #define DAY_S 86400
 
 /*
- * Fed by coverage.missed_sessions: a missed session is named only by an
- * imported server log, so until the history records which ones a log
- * named (coverage.unnamed_missed_sessions), every missed session counts as
- * unnamed. -1 when no instance of the cluster could count any.
+ * Fed by coverage.unnamed_missed_sessions (cli/report_logs.c): a missed
+ * session is named only by an imported server log, so what the logs left
+ * unnamed is what keeps the verdict open. -1 when no instance of the
+ * cluster could count any.
  */
 int64_t
 verdict_unnamed_missed(const struct rcluster *c)
@@ -29,7 +29,7 @@ verdict_unnamed_missed(const struct rcluster *c)
 	for (size_t i = 0; i < c->ninst; i++) {
 		if (c->inst[i].missed_known) {
 			known = true;
-			n += c->inst[i].missed;
+			n += c->inst[i].unnamed;
 		}
 	}
 	return known ? n : -1;

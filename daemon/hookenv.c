@@ -88,6 +88,7 @@ hookenv_stdin(struct jsonw *w, const struct store_alert *a)
 		.samples = c->samples,
 		.via = c->via,
 		.pooler_server = k->pooler_server,
+		.logged_sessions = c->logged_sessions,
 	};
 
 	clientjson_write(w, &j, a->event);

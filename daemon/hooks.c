@@ -33,11 +33,15 @@
 #include "metrics.h"
 #include "store.h"
 #include "store_hooks.h"
+#include "store_logs.h"
 #include "timer.h"
 
 #define HOOK_MAX_OUTPUT 4096	/* per stream, logged */
 #define STORE_RETRY_MS 1000	/* after a failed write */
 #define DUE_BATCH 16		/* due alerts read at a time */
+/* How often to look for clients that `sslhist import-log` stored: its
+ * alerts fire from this daemon, within this long. One indexed query. */
+#define OUTSIDE_CHECK_MS 2000
 
 struct run {
 	struct run *prev, *next;
@@ -69,6 +73,7 @@ struct hooks {
 					 * were logged */
 	bool store_failing;		/* a write failed; logged once */
 	struct metrics *metrics;	/* attempts' ends counted; may be NULL */
+	struct event *outside;		/* clients another process stored */
 };
 
 static void pass(struct hooks *h);
@@ -505,6 +510,21 @@ pass(struct hooks *h)
 		schedule(h, at - wall_ms());
 }
 
+/* Clients stored by another process (import-log) have alert rows due
+ * now; nothing here kicks the queue for them, so look now and then. */
+static void
+outside_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hooks *h = arg;
+	int64_t newest = store_newest_client(h->store);
+
+	(void)fd;
+	(void)what;
+	if (newest > h->logged_client)
+		schedule(h, 0);
+	timer_add_ms(h->outside, OUTSIDE_CHECK_MS);
+}
+
 /* ---- public ---------------------------------------------------------- */
 
 struct hooks *
@@ -529,6 +549,8 @@ hooks_new(struct event_base *base, struct store *store, const struct config *cfg
 	h->logged_client = store_last_client(store);
 	if (h->logged_client < 0)
 		h->logged_client = 0;
+	if ((h->outside = evtimer_new(base, outside_cb, h)) != NULL)
+		timer_add_ms(h->outside, OUTSIDE_CHECK_MS);
 	schedule(h, 0);
 	return h;
 }
@@ -598,5 +620,7 @@ hooks_free(struct hooks *h)
 		spawn_terminate(r->child);
 	}
 	event_free(h->timer);
+	if (h->outside != NULL)
+		event_free(h->outside);
 	free(h);
 }

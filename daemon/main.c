@@ -23,6 +23,7 @@
 #include "hooks.h"
 #include "instance.h"
 #include "janitor.h"
+#include "logcmd.h"
 #include "liveness.h"
 #include "log.h"
 #include "metrics.h"
@@ -56,6 +57,7 @@ struct daemon {
 	struct janitor *janitor;
 	struct metrics *metrics;	/* from the first metrics_listen on */
 	struct metrics_http *http;
+	struct logcmd *logcmd;		/* log_command (not in --once) */
 	struct poller_env env;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
 	bool once_polled, once_ok;
@@ -372,6 +374,7 @@ teardown(struct daemon *d)
 	/* First, so no housekeeping or scrape runs on what goes next. */
 	metrics_http_free(d->http);
 	janitor_free(d->janitor);
+	logcmd_free(d->logcmd);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
 	poolers_free(d->poolers);
@@ -471,8 +474,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_infox("started: %zu clusters, database %s", d.cfg->nclusters, db);
-	if (!d.once)
+	if (!d.once) {
 		janitor_start(d.janitor);
+		if ((d.logcmd = logcmd_new(&d.env, d.fleet)) == NULL)
+			log_warnx("log_command: out of memory; no server log is imported");
+	}
 	notify_ready();
 	janitor_status(d.janitor);
 	if (d.once && !once_waits)

@@ -330,6 +330,7 @@ prepare_all(struct store *s)
 	static const char *const *const tables[] = {
 		store_core_sql, store_fleet_sql, store_poll_sql, store_maint_sql, store_hooks_sql,
 		store_pooler_sql,
+		store_logs_sql,
 	};
 	const char *sql;
 
@@ -389,6 +390,7 @@ store_close(struct store *s)
 	/* The last connection checkpoints; PERSIST_WAL keeps -wal and -shm. */
 	sqlite3_close(s->db);
 	EVP_MD_CTX_free(s->md);
+	st_log_batch_free(s);
 	free(s->path);
 	free(s);
 }

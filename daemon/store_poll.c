@@ -17,8 +17,8 @@
 #include "ident.h"
 #include "livecounts.h"
 #include "store_int.h"
+#include "store_logs.h"
 
-#define IDENT_LEN		16
 
 const char *const store_poll_sql[ST_COUNT] = {
 	[ST_INSTANCE_POLL] =
@@ -135,9 +135,9 @@ md_int(EVP_MD_CTX *md, bool present, int64_t v, int *ok)
  * field tagged and length-prefixed), so NULL and '' and shifted field
  * boundaries give different digests. Changing it splits every client.
  */
-static int
-client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
-	     unsigned char out[IDENT_LEN])
+int
+st_client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
+		unsigned char out[IDENT_LEN])
 {
 	static const char version[] = "sslhist client v1";
 	unsigned char full[EVP_MAX_MD_SIZE];
@@ -230,28 +230,27 @@ apply_instance(struct store *s, const struct poll_record *r)
 }
 
 static int
-insert_alert(struct store *s, const struct poll_record *r, int64_t client_id, const char *event)
+insert_alert(struct store *s, int64_t at_ms, int64_t client_id, const char *event)
 {
 	sqlite3_stmt *st = st_get(s, ST_ALERT_INSERT);
 
 	st_int(s, st, 1, client_id);
 	st_text(s, st, 2, event);
-	st_int(s, st, 3, r->at_ms);
-	st_int(s, st, 4, at_s(r));
+	st_int(s, st, 3, at_ms);
+	st_int(s, st, 4, at_ms / 1000);
 	return st_run(s, st, "insert alert");
 }
 
 /* The alert rows of a newly stored client, decided once, ever. */
-static int
-new_client_alerts(struct store *s, const struct poll_record *r, const struct client_key *k,
-		  int64_t id)
+int
+st_client_alerts(struct store *s, int64_t at_ms, const struct client_key *k, int64_t id)
 {
-	if ((s->alerts & ALERT_NON_SSL) && !k->ssl && insert_alert(s, r, id, "non-ssl") < 0)
+	if ((s->alerts & ALERT_NON_SSL) && !k->ssl && insert_alert(s, at_ms, id, "non-ssl") < 0)
 		return -1;
 	if ((s->alerts & ALERT_WEAK_TLS) && k->ssl && ident_tls_weak(k->tls_version) &&
-	    insert_alert(s, r, id, "weak-tls") < 0)
+	    insert_alert(s, at_ms, id, "weak-tls") < 0)
 		return -1;
-	if ((s->alerts & ALERT_NEW_CLIENT) && insert_alert(s, r, id, "new-client") < 0)
+	if ((s->alerts & ALERT_NEW_CLIENT) && insert_alert(s, at_ms, id, "new-client") < 0)
 		return -1;
 	return 0;
 }
@@ -283,7 +282,7 @@ insert_client(struct store *s, const struct poll_record *r, const struct client_
 	if (st_run(s, st, "insert client") < 0)
 		return -1;
 	*id = sqlite3_last_insert_rowid(s->db);
-	return new_client_alerts(s, r, k, *id);
+	return st_client_alerts(s, r->at_ms, k, *id);
 }
 
 /* Updates the client if known, else inserts it; its row id goes to *id. */
@@ -295,7 +294,7 @@ apply_client(struct store *s, const struct poll_record *r, const struct client_o
 	sqlite3_stmt *st;
 	int rc;
 
-	if (client_ident(s, r->instance_id, &c->key, ident) < 0)
+	if (st_client_ident(s, r->instance_id, &c->key, ident) < 0)
 		return -1;
 	st = st_get(s, ST_CLIENT_SEEN);
 	st_blob(s, st, 1, ident, IDENT_LEN);
@@ -350,6 +349,10 @@ apply_new_sessions(struct store *s, const struct poll_record *r, const int64_t *
 		st_int(s, st, 1, ids[ref->client]);
 		st_int(s, st, 2, r->instance_id);
 		if (st_run(s, st, "count live session") < 0)
+			return -1;
+		/* Kept for server logs (store_logs.h). */
+		if (!ref->moved && st_session_polled(s, r->instance_id, ref->pid,
+						     ref->backend_start_us, ids[ref->client]) < 0)
 			return -1;
 	}
 	return 0;

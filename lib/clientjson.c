@@ -53,8 +53,18 @@ clientjson_write(struct jsonw *w, const struct clientjson *c, const char *event)
 	member_time(w, "last_seen", c->last_seen);
 	member_int(w, "sessions", c->sessions);
 	member_int(w, "samples", c->samples);
+	member_int(w, "logged_sessions", c->logged_sessions);
+	member_str(w, "seen_by", clientjson_seen_by(c->samples, c->logged_sessions));
 	member_str(w, "via", c->via);
 	if (event != NULL)
 		member_str(w, "event", event);
 	jsonw_object_end(w);
+}
+
+const char *
+clientjson_seen_by(int64_t samples, int64_t logged_sessions)
+{
+	if (samples > 0)
+		return logged_sessions > 0 ? "poll+log" : "poll";
+	return "log";
 }

@@ -406,6 +406,7 @@ config_free(struct config *cfg)
 		free(c->instances);
 		strlist_free(&c->exclude_users);
 		strlist_free(&c->password_command);
+		strlist_free(&c->log_command);
 	}
 	free(cfg->clusters);
 	free(cfg->poolers);

@@ -69,6 +69,8 @@ struct cluster_cfg {
 	struct strlist password_command;	/* argv; n == 0 when none */
 	char *fronts;			/* [pooler NAME]: the cluster it fronts
 					 * (`cluster`); NULL for a [cluster] */
+	struct strlist log_command;	/* argv; n == 0 when none: prints the server log */
+	int64_t log_interval_ms;	/* how often log_command runs (5m) */
 };
 
 struct config {

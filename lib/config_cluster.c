@@ -5,7 +5,7 @@
  * list libpq itself gives, with the values sslhist relies on validated:
  * host, port, sslmode, options) and sslhist's own keys (instances,
  * discover_interval, interval, fast_interval, fast_for, exclude_users,
- * password_command). A
+ * password_command, log_command, log_interval). A
  * cluster is [defaults] overlaid with its own section; its instances are
  * the listed ones, or its host:port.
  */
@@ -170,6 +170,13 @@ cfg_cluster_entry(struct loader *ld, struct sect_vals *sv, const struct entry *e
 		sv->password_command = e;
 		if (cfg_get_command(ld, e, &tmp) == -1)
 			return -1;
+	} else if (strcmp(e->key, "log_command") == 0) {
+		sv->log_command = e;
+		if (cfg_get_command(ld, e, &tmp) == -1)
+			return -1;
+	} else if (strcmp(e->key, "log_interval") == 0) {
+		sv->log_interval = e;
+		return cfg_get_duration(ld, e, 1000, "1s", &ms);
 	} else if (strcmp(e->key, "application_name") == 0 ||
 	    strcmp(e->key, "fallback_application_name") == 0) {
 		cfg_fail(ld, e->line, "key '%s': not allowed (sslhistd sets "
@@ -310,6 +317,12 @@ cfg_build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
 	if ((e = PICK(own, def, password_command)) != NULL &&
 	    cfg_get_command(ld, e, &c->password_command) == -1)
 		return -1;
+	if ((e = PICK(own, def, log_command)) != NULL &&
+	    cfg_get_command(ld, e, &c->log_command) == -1)
+		return -1;
+	c->log_interval_ms = 5 * 60 * 1000;
+	if ((e = PICK(own, def, log_interval)) != NULL)
+		(void)parse_duration_ms(e->value, &c->log_interval_ms);
 	return 0;
 nomem:
 	cfg_fail(ld, c->line, "out of memory");

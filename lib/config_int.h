@@ -52,6 +52,8 @@ struct sect_vals {
 	const struct entry *exclude_users;
 	const struct entry *password_command;
 	const struct entry *pooler_cluster;	/* [pooler NAME]: `cluster` */
+	const struct entry *log_command;
+	const struct entry *log_interval;
 };
 
 struct loader {

@@ -125,6 +125,13 @@ print_cluster(const struct cluster_cfg *c, FILE *out)
 	}
 	if (c->password_command.n > 0)
 		print_command(out, "  ", "password_command", &c->password_command);
+	if (c->log_command.n > 0) {
+		char li[32];
+
+		print_command(out, "  ", "log_command", &c->log_command);
+		format_duration(c->log_interval_ms, li, sizeof(li));
+		fprintf(out, "  log_interval %s\n", li);
+	}
 	if (opts != NULL)
 		PQconninfoFree(opts);
 }

@@ -2,8 +2,10 @@
 presents a certificate from another CA, and a PgBouncer in front of it), a few
 SSL and non-SSL psql clients,
 sslhistd for a few seconds, then what it recorded as `sslhist` shows it; then
-a second bastion polls one of the clusters too, both ship a snapshot, and one
-report reads the two histories as one.
+a burst of short sessions that the polls miss, named by `sslhist import-log`
+from the orders server's log (log_connections = on); then a second bastion
+polls one of the clusters too, both ship a snapshot, and one report reads the
+two histories as one.
 
 Run through scripts/demo.sh (which installs and builds first). Everything it
 starts is stopped and removed at the end (SSLHIST_KEEP=1 keeps the files).
@@ -30,7 +32,10 @@ def main():
     banner("Starting two PostgreSQL 15 servers with TLS")
     ca_main = h.CA("demo", subject_cn="Demo Corp Root CA 2024")
     ca_new = h.CA("demo-new", subject_cn="Demo Corp Root CA 2026")
-    orders = h.PgServer(ssl=True, ca=ca_main, name="orders")
+    # orders logs every session as it starts (log_connections, RDS's prefix):
+    # the import at the end names the short ones the polls miss.
+    orders = h.PgServer(ssl=True, ca=ca_main, name="orders",
+                        conf={"log_connections": "on", "log_line_prefix": "%t:%r:%u@%d:[%p]:"})
     billing = h.PgServer(ssl=True, ca=ca_new, name="billing")
     for s in (orders, billing):
         print("  %-8s 127.0.0.1:%d  certificate issued by %s"
@@ -74,6 +79,11 @@ def main():
     d.wait_polls("billing", 3, timeout=30)
     d.wait(lambda: any(c["via"] for c in h.sslhist_json(d.db, "clients")), 30,
            "the client behind the pooler")
+    banner("A burst of five 30 ms sessions (a cron job) between two polls")
+    polled = d.ok_polls("orders")
+    h.burst(orders, n=5, user="app1", dbname="appdb", sslmode="require",
+            application_name="nightly-export", hold_ms=30, parallel=1)
+    d.wait_polls("orders", polled + 2, timeout=30)
     rc, took = d.stop()
     print("  sslhistd stopped (exit %d after %.2fs); database %s" % (rc, took, d.db))
     if rc != 0:
@@ -117,6 +127,17 @@ def main():
     if r.returncode != 0:
         print("merged report exited %d: %s" % (r.returncode, r.stderr), file=sys.stderr)
         status = 1
+    banner("sslhist import-log: the orders server's log names what the polls missed")
+    for args in (["import-log", "--cluster", "orders", orders.logfile],
+                 ["clients", "--cluster", "orders"], ["report", "--cluster", "orders"]):
+        print("$ sslhist " + " ".join(args))
+        r = subprocess.run([h.bin_path("sslhist"), "--db", d.db] + args,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        print(r.stdout.rstrip())
+        if r.returncode != 0:
+            print("sslhist %s exited %d: %s" % (args[0], r.returncode, r.stderr),
+                  file=sys.stderr)
+            status = 1
     banner("Done; stopping the servers")
     return status
 

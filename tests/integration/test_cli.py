@@ -256,7 +256,7 @@ class Cli(h.TestCase):
                 "cluster", "instance", "database", "user", "application", "client_addr",
                 "client_hostname", "ssl", "tls_version", "cipher", "bits", "client_dn",
                 "issuer_dn", "driver", "first_seen", "last_seen", "sessions", "samples",
-                "via"]))
+                "logged_sessions", "seen_by", "via"]))
         self.assertEqual(by_app[("alpha", "PostgreSQL JDBC Driver", "app1")]["driver"], "pgjdbc")
         self.assertEqual(by_app[("alpha", "psql", "app3")]["driver"], "psql")
         self.assertIsNone(by_app[("alpha", "cli-plain-a", "app2")]["driver"])

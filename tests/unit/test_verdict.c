@@ -158,6 +158,7 @@ build(const struct vcase *k, struct rcluster *c, struct rinst *in, struct count 
 		in[i].can_see_all = s->can_see_all;
 		in[i].missed_known = s->missed_known;
 		in[i].missed = s->missed;
+		in[i].unnamed = s->missed;	/* no log imported in these cases */
 		in[i].server_version_num = s->version;
 		in[i].retired = s->retired;
 		in[i].non_ssl = s->non_ssl;
@@ -214,11 +215,15 @@ test_unnamed(void)
 	CHECK_INT(verdict_unnamed_missed(&c), -1);
 	in[0].missed_known = true;
 	CHECK_INT(verdict_unnamed_missed(&c), 0);
-	in[0].missed = 3;
-	in[1].missed = 99;	/* not known: not counted */
+	in[0].missed = in[0].unnamed = 3;
+	in[1].missed = in[1].unnamed = 99;	/* not known: not counted */
 	CHECK_INT(verdict_unnamed_missed(&c), 3);
 	in[1].missed_known = true;
 	CHECK_INT(verdict_unnamed_missed(&c), 102);
+	/* What imported logs named (report_logs.c) no longer counts. */
+	in[0].unnamed = 0;
+	in[1].unnamed = 4;
+	CHECK_INT(verdict_unnamed_missed(&c), 4);
 }
 
 static void
