@@ -11,12 +11,13 @@
 
 #include "cli.h"
 #include "findings.h"
+#include "parse.h"
 #include "report.h"
 #include "verdict.h"
 
 static const char usage_text[] =
 	"usage: sslhist report [--since WHEN] [--cluster NAME] [--format table|json]\n"
-	"                      [--fail-on-non-ssl]\n"
+	"                      [--fail-on-non-ssl] [--min-history DURATION]\n"
 	"\n"
 	"Per cluster: a verdict (force_ssl=safe|unsafe|unknown, rotation=ready|action|\n"
 	"unknown, with the reasons), instances, clients by SSL and TLS version, the\n"
@@ -28,7 +29,9 @@ static const char usage_text[] =
 	"                     (7d) or a date or time (2026-11-01, RFC 3339)\n"
 	"  --cluster NAME     only this cluster\n"
 	"  --format F         table (default) or json\n"
-	"  --fail-on-non-ssl  exit 3 when a non-SSL client was seen (in the window)\n";
+	"  --fail-on-non-ssl  exit 3 when a non-SSL client was seen (in the window)\n"
+	"  --min-history D    the verdict stays unknown for an instance with less\n"
+	"                     history than D (default 1d): a weekly job needs 7d\n";
 
 struct ropts {
 	struct report_query q;
@@ -63,7 +66,8 @@ report_cluster(struct rctx *x, const struct rcluster *c, int64_t now)
 {
 	struct fsink sink = { x, sink_finding, sink_clients, false };
 	struct fresult r = { NULL, 0, 0 };
-	struct verdict_input vi = { c, now, x->rep.q->since, verdict_unnamed_missed(c) };
+	struct verdict_input vi = { c, now, x->rep.q->since, verdict_unnamed_missed(c),
+				    x->rep.q->min_history_s };
 	struct verdict vd;
 	int rc;
 
@@ -130,6 +134,7 @@ cmd_report(struct cli *c, int argc, char **argv)
 		{ "cluster", required_argument, NULL, 'C' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "fail-on-non-ssl", no_argument, NULL, 'F' },
+		{ "min-history", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -154,6 +159,16 @@ cmd_report(struct cli *c, int argc, char **argv)
 		case 'F':
 			o.fail_on_non_ssl = true;
 			break;
+		case 'm': {
+			int64_t ms;
+			const char *e = parse_duration_ms(optarg, &ms);
+
+			if (e != NULL || ms < 1000)
+				return cli_usage_error("report", "--min-history '%s': %s", optarg,
+						       e ? e : "at least 1s");
+			o.q.min_history_s = ms / 1000;
+			break;
+		}
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_DONE;

@@ -100,6 +100,7 @@ struct report_query {
 	bool since_set;
 	int64_t since;		/* INT64_MIN without --since */
 	const char *cluster;	/* NULL: every cluster */
+	int64_t min_history_s;	/* --min-history; 0: a day */
 };
 
 struct iref;

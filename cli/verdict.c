@@ -97,10 +97,16 @@ discovery_failing(const struct dview *v)
 	return v->in->c->disc.failures > 0;
 }
 
+static int64_t
+min_history(const struct verdict_input *in)
+{
+	return in->min_history_s > 0 ? in->min_history_s : DAY_S;
+}
+
 static bool
 short_history(const struct dview *v)
 {
-	return v->in->now - window_start(v) < DAY_S;
+	return v->in->now - window_start(v) < min_history(v->in);
 }
 
 static void
@@ -158,7 +164,15 @@ say_short(FILE *f, const struct dview *v)
 	char t[32];
 
 	format_time(window_start(v), t);
-	fprintf(f, "%s: history only since %s, less than a day", v->i->name, t);
+	if (min_history(v->in) == DAY_S) {
+		fprintf(f, "%s: history only since %s, less than a day", v->i->name, t);
+	} else {
+		char d[32];
+
+		format_duration(min_history(v->in) * 1000, d, sizeof(d));
+		fprintf(f, "%s: history only since %s, less than --min-history %s",
+			v->i->name, t, d);
+	}
 }
 
 /* The doubts, in the order said: cluster-wide first, then per instance. */

@@ -57,6 +57,7 @@ struct verdict_input {
 	int64_t now;		/* Unix s: how long the history is */
 	int64_t since;		/* the window's start (INT64_MIN: whole history) */
 	int64_t unnamed_missed;	/* missed sessions no log named; -1: none countable */
+	int64_t min_history_s;	/* a shorter history is a doubt; 0: a day */
 };
 
 /* The unnamed missed sessions of cluster c, for verdict_input (see verdict.c). */

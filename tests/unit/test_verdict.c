@@ -5,6 +5,7 @@
  * exact text and which value it explains) out.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "verdict.h"
@@ -181,7 +182,7 @@ test_cases(void)
 
 		build(k, &c, in, &verifying);
 		vi = (struct verdict_input){ &c, NOW, k->since ? k->since : INT64_MIN,
-			verdict_unnamed_missed(&c) };
+			verdict_unnamed_missed(&c), 0 };
 		CHECK_INT(verdict_eval(&vi, &v), 0);
 		if (v.force_ssl != k->force || v.rotation != k->rotation ||
 		    v.nreasons != k->nreasons)
@@ -226,6 +227,40 @@ test_unnamed(void)
 	CHECK_INT(verdict_unnamed_missed(&c), 4);
 }
 
+/* --min-history: an instance polled for an hour is in doubt under the
+ * default day and under 2h, not under 30 minutes. */
+static void
+test_min_history(void)
+{
+	const struct vcase *k = NULL;
+	struct rcluster c;
+	struct rinst in[3];
+	struct count verifying;
+	struct verdict v;
+	struct verdict_input vi;
+
+	for (size_t n = 0; n < sizeof(cases) / sizeof(cases[0]); n++)
+		if (strstr(cases[n].what, "shorter than a day names") != NULL)
+			k = &cases[n];
+	CHECK(k != NULL);
+	if (k == NULL)
+		return;
+	build(k, &c, in, &verifying);
+	vi = (struct verdict_input){ &c, NOW, INT64_MIN, verdict_unnamed_missed(&c), 7200 };
+	CHECK_INT(verdict_eval(&vi, &v), 0);
+	CHECK_INT(v.force_ssl, VF_UNKNOWN);
+	CHECK_INT(v.nreasons, 1);
+	if (v.nreasons == 1)
+		CHECK_STR(v.reasons[0].text, "new:2: history only since 2026-11-30T23:00:00Z, "
+			  "less than --min-history 2h");
+	verdict_free(&v);
+	vi.min_history_s = 1800;
+	CHECK_INT(verdict_eval(&vi, &v), 0);
+	CHECK_INT(v.force_ssl, VF_SAFE);
+	CHECK_INT(v.rotation, VROT_READY);
+	verdict_free(&v);
+}
+
 static void
 test_names(void)
 {
@@ -242,6 +277,7 @@ main(void)
 {
 	test_cases();
 	test_unnamed();
+	test_min_history();
 	test_names();
 	return check_done();
 }
