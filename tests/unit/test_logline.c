@@ -380,6 +380,60 @@ test_pg15_files(void)
 	}
 }
 
+/*
+ * The real lines of PostgreSQL 13.16, 15.18 and 17.12 (Debian's servers,
+ * RDS prefix, written by test_versions.py: tests/fixtures/pglogs/): three
+ * sessions each, fixture-tls (scram, TLS), fixture-plain (scram, no TLS)
+ * and fixture-trust (trust, TLS); 13 adds compression=off, 17 logs
+ * "connection authenticated" for trust too.
+ */
+static void
+test_version_fixtures(void)
+{
+	static const char *const files[] = {"../fixtures/pglogs/pg13.log",
+					    "../fixtures/pglogs/pg15.log",
+					    "../fixtures/pglogs/pg17.log"};
+	static const char *const apps[] = {"fixture-tls", "fixture-plain", "fixture-trust"};
+	static const bool ssl[] = {true, false, true};
+
+	for (size_t f = 0; f < 3; f++) {
+		struct collect c = {0};
+		char err[256];
+		size_t n, a = 0;
+		char *text = slurp(files[f], &n);
+		struct logread *r = logread_new(LOGFMT_AUTO, NULL, collect_fn, collect_skip, &c,
+						err, sizeof err);
+		const struct logread_stats *st;
+
+		if (text == NULL || r == NULL) {
+			CHECK(!"read");
+			free(text);
+			logread_free(r);
+			continue;
+		}
+		st = read_all(r, text, n, 4096);
+		CHECK_INT(logread_format(r), LOGFMT_STDERR);
+		CHECK_INT(st->skipped, 0);
+		for (size_t i = 0; i < c.n; i++) {
+			if (c.got[i].kind != LOGLINE_AUTHORIZED)
+				continue;
+			if (a < 3) {
+				CHECK_STR(c.strs[i][2], apps[a]);
+				CHECK_INT(c.got[i].ssl, ssl[a]);
+				if (ssl[a])
+					CHECK_INT(c.got[i].bits, 256);
+			}
+			a++;
+		}
+		if (a != 3)
+			fprintf(stderr, "%s: %zu authorized lines\n", files[f], a);
+		CHECK_INT(a, 3);
+		logread_free(r);
+		collect_free(&c);
+		free(text);
+	}
+}
+
 static void
 test_cloudwatch(void)
 {
@@ -514,6 +568,7 @@ main(void)
 	test_prefixes();
 	test_bad();
 	test_pg15_files();
+	test_version_fixtures();
 	test_cloudwatch();
 	test_framing();
 	return check_done();
