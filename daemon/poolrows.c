@@ -107,19 +107,6 @@ digits(const char *s, int n)
 	return v;
 }
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
 
 /* By hand, not strptime/timegm: it runs for every row of every poll. */
 bool
@@ -135,7 +122,7 @@ poolrows_time(const char *s, int64_t *us)
 	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
 	    mi > 59 || se < 0 || se > 60)
 		return false;
-	*us = ((days_from_civil(y, mo, d) * 86400) + h * 3600 + mi * 60 + se) * 1000000;
+	*us = ((parse_days_from_civil(y, mo, d) * 86400) + h * 3600 + mi * 60 + se) * 1000000;
 	return true;
 }
 

@@ -196,6 +196,15 @@ st_commit(struct store *s)
 	return -1;
 }
 
+bool
+st_kept(const int64_t *keep, size_t nkeep, int64_t id)
+{
+	for (size_t i = 0; i < nkeep; i++)
+		if (keep[i] == id)
+			return true;
+	return false;
+}
+
 int
 st_writes(struct store *s, const struct st_write *w, size_t n)
 {

@@ -74,14 +74,6 @@ store_instance(struct store *s, const char *cluster, const char *host, int port,
 	return id;
 }
 
-static bool
-kept(const int64_t *keep, size_t nkeep, int64_t id)
-{
-	for (size_t i = 0; i < nkeep; i++)
-		if (keep[i] == id)
-			return true;
-	return false;
-}
 
 /* The ids of instances not yet retired and not in keep[]. */
 static int
@@ -96,7 +88,7 @@ to_retire(struct store *s, const int64_t *keep, size_t nkeep, int64_t **ids, siz
 	*n = 0;
 	while ((rc = st_step(s, st, "list instances")) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
-		if (kept(keep, nkeep, id))
+		if (st_kept(keep, nkeep, id))
 			continue;
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 16;

@@ -152,6 +152,8 @@ int st_begin(struct store *s);
 void st_abort(struct store *s);
 /* Commits, or rolls back and returns -1. */
 int st_commit(struct store *s);
+/* Whether id is one of keep[0..nkeep) (the retire-others walks). */
+bool st_kept(const int64_t *keep, size_t nkeep, int64_t id);
 
 /* One statement of a write, with its integer values for ?1, ?2. */
 struct st_write {

@@ -57,14 +57,6 @@ store_pooler(struct store *s, const char *name, const char *cluster, const char 
 	return id;
 }
 
-static bool
-kept(const int64_t *keep, size_t nkeep, int64_t id)
-{
-	for (size_t i = 0; i < nkeep; i++)
-		if (keep[i] == id)
-			return true;
-	return false;
-}
 
 int
 store_pooler_retire_others(struct store *s, const int64_t *keep, size_t nkeep, int64_t now)
@@ -81,7 +73,7 @@ store_pooler_retire_others(struct store *s, const int64_t *keep, size_t nkeep, i
 	while ((rc = st_step(s, st, "list poolers")) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 
-		if (kept(keep, nkeep, id))
+		if (st_kept(keep, nkeep, id))
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 8;

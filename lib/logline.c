@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "logline_int.h"
+#include "parse.h"
 
 
 void
@@ -55,19 +56,6 @@ ll_parse_int(const char *s, size_t n, int64_t max, int64_t *v)
 
 /* ---- times --------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
 
 static bool
 digits(const char *s, size_t n, int *v)
@@ -145,7 +133,7 @@ logline_parse_time(const char *s, size_t n, int64_t *us, int64_t *prec_us)
 	z = i;
 	if (!parse_zone(s + z, n - z, &off))
 		return false;
-	*us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000000 +
+	*us = ((parse_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000000 +
 	      frac;
 	*prec_us = prec;
 	return true;

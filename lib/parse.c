@@ -413,9 +413,9 @@ parse_command(const char *s, struct strlist *argv)
 	return NULL;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
+/* Days since 1970-01-01 of a proleptic Gregorian date (parse.h). */
+int64_t
+parse_days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -513,7 +513,7 @@ parse_when(const char *s, int64_t now, int64_t *t)
 			return "bad date (YYYY-MM-DD)";
 		if (d > days_in_month(y, m))
 			return "no such day in that month";
-		v = days_from_civil(y, m, d) * 86400;
+		v = parse_days_from_civil(y, m, d) * 86400;
 		if (*p == '\0') {
 			*t = v;
 			return NULL;
