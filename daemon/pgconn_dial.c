@@ -16,10 +16,10 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <openssl/ssl.h>
 
 #include "pgconn.h"
 #include "pgconn_int.h"
+#include "tlstrim.h"
 
 #define MAX_KEYWORDS 64
 
@@ -206,6 +206,7 @@ pgc_start_libpq(struct pgconn *pc)
 	if (!pgc_set_state(pc, PGC_CONNECTING, "start of libpq connection"))
 		return;
 	build_args(pc, &a);
+	pc->tls_trimmed = false;
 	pc->conn = PQconnectStartParams(a.keys, a.vals, 0);
 	pgc_forget_password(pc);
 	if (pc->conn == NULL) {
@@ -228,24 +229,15 @@ ignore_notice(void *arg, const char *message)
 	(void)message;
 }
 
-/*
- * An idle connection keeps no TLS record buffers (about 34 KB each): a
- * poll every few seconds reallocates them, a fleet of thousands of idle
- * connections does not hold them all.
- */
-static void
-release_tls_buffers(PGconn *conn)
-{
-	SSL *ssl = PQsslStruct(conn, "OpenSSL");
-
-	if (ssl != NULL)
-		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
-}
-
 void
 pgc_connect_step(struct pgconn *pc)
 {
-	switch (PQconnectPoll(pc->conn)) {
+	PostgresPollingStatusType st = PQconnectPoll(pc->conn);
+
+	/* As soon as the handshake is over, whatever libpq does next. */
+	if (st != PGRES_POLLING_FAILED)
+		tlstrim_handshake_done(pc->conn, &pc->tls_trimmed);
+	switch (st) {
 	case PGRES_POLLING_READING:
 		pgc_wait_socket(pc, EV_READ);
 		return;
@@ -265,7 +257,6 @@ pgc_connect_step(struct pgconn *pc)
 		return;
 	/* Notices (e.g. of the server shutting down) are not ours to print. */
 	PQsetNoticeProcessor(pc->conn, ignore_notice, NULL);
-	release_tls_buffers(pc->conn);
 	if (!pgc_wait_socket(pc, EV_READ))
 		return;
 	pgc_callback_connected(pc);

@@ -61,6 +61,7 @@ struct pgconn {
 
 	PGconn *conn;
 	bool flushing;			/* PQflush has more to send */
+	bool tls_trimmed;		/* tlstrim.h done for this attempt */
 	struct event *sockev;
 	int armed_fd;			/* what sockev waits for: fd ... */
 	short armed_what;		/* ... and events; -1 / 0 when not */

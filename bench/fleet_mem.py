@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Memory of a fleet under sslmode=verify-full (issue 13, goal 1). Prints
+figures; asserts nothing.
+
+For each fleet size (200 and 2,000 instances by default: cluster entries
+spread over SERVERS local PostgreSQL 15 servers, many connections per
+server) and each trust store:
+  one CA   sslrootcert = the servers' CA alone;
+  bundle   sslrootcert = a generated 121-certificate bundle (120 unrelated
+           roots, RSA 2048 / RSA 4096 / EC P-384, 168 KB of PEM, like AWS's
+           global-bundle.pem; tests/integration/bundle.py) holding that CA,
+the daemon runs twice in the same run: as it was before issue 13 (the
+hidden environment variable SSLHIST_BENCH_KEEP_TRUST=1 keeps each
+connection's trust store and skips trust pinning, daemon/tlstrust.c) and
+as it is. Figures: time from the start until every instance has a
+successful poll, peak RSS (VmHWM) and RSS once the janitor's malloc_trim
+has run (VmRSS after 32 s and two sweeps), per instance, against the goal
+16 MB + 64 KB per instance, and the daemon's CPU until the first sweep.
+
+usage: python3 bench/fleet_mem.py [--build build] [--instances 200,2000]
+       [--servers 4] [--sessions 20] [--only one,bundle]
+"""
+import argparse
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+sys.path.insert(0, HERE)
+import harness as h  # noqa: E402
+import bundle  # noqa: E402
+from perf_bench import (Fixture, LimitedDaemon, cpu_ns, daemon_cfg, q1,  # noqa: E402
+                        rss_kb, wait_first_sweep)
+
+TRIM_AFTER_S = 32       # the janitor's malloc_trim runs 30 s after the start
+
+
+def ok_instances(db):
+    return q1(db, "SELECT count(*) FROM instance WHERE last_success IS NOT NULL")
+
+
+def fleet_clusters(fix, n_inst, rootcert):
+    per = (n_inst + len(fix.servers) - 1) // len(fix.servers)
+    clusters, k = {}, 0
+    for s in fix.servers:
+        for i in range(per):
+            if k == n_inst:
+                break
+            clusters["cluster m%d-%d" % (s.port, i)] = h.cluster_for(
+                s, dbname=("postgres", "appdb")[i % 2], sslrootcert=rootcert)
+            k += 1
+    return clusters
+
+
+def run_one(fix, n_inst, rootcert, keep):
+    cfg = daemon_cfg(fix, "10s", fleet_clusters(fix, n_inst, rootcert), connect_timeout="30s")
+    d = LimitedDaemon(cfg)
+    d.start(env={"SSLHIST_BENCH_KEEP_TRUST": "1"} if keep else {})
+    try:
+        sweep = wait_first_sweep(d, n_inst, 180)
+        sweep_cpu = cpu_ns(d.proc.pid) / 1e9
+        polls0 = q1(d.db, "SELECT coalesce(sum(polls), 0) FROM coverage")
+        # Steady state: malloc_trim has run and every instance polled again.
+        while (time.monotonic() - d.started_at < TRIM_AFTER_S or
+               q1(d.db, "SELECT coalesce(sum(polls), 0) FROM coverage") < polls0 + n_inst):
+            d.assert_alive()
+            time.sleep(0.2)     # the bench's sampling period
+        peak, now = rss_kb(d.proc.pid, "VmHWM"), rss_kb(d.proc.pid, "VmRSS")
+        failed = q1(d.db, "SELECT coalesce(sum(failed_polls), 0) FROM coverage")
+        d.stop(within=10)
+    finally:
+        if d.alive():
+            d.stop(within=10)
+    return {"sweep": sweep, "cpu": sweep_cpu, "peak": peak, "rss": now, "failed": failed}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.environ.get("SSLHIST_BIN", "build"))
+    ap.add_argument("--instances", default="200,2000")
+    ap.add_argument("--servers", type=int, default=4)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--only", default="one,bundle")
+    a = ap.parse_args()
+    os.environ["SSLHIST_BIN"] = os.path.abspath(a.build)
+    h.require_root()
+    t_start = time.monotonic()
+    roots = bundle.unrelated_roots(120)
+    print("| instances | sslrootcert | daemon | all ok after s | daemon CPU until then s "
+          "| peak RSS KB | RSS KB (steady) | RSS/instance KB | (RSS-16 MB)/instance KB "
+          "| goal KB | failed polls |")
+    print("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    sys.stdout.flush()
+    for n_inst in [int(x) for x in a.instances.split(",")]:
+        per = (n_inst + a.servers - 1) // a.servers
+        fix = Fixture(a.servers, per + a.sessions + 30, name="mem%d" % n_inst)
+        fix.grow_sessions(a.sessions)
+        path = bundle.write_bundle(os.path.join(h.subdir("bundle-%d" % n_inst), "bundle.pem"),
+                                   [fix.ca], roots=roots)
+        stores = {"one": (fix.ca.cert, "one CA"), "bundle": (path, "121-cert bundle")}
+        goal = 16 * 1024 + 64 * n_inst
+        for kind in a.only.split(","):
+            rootcert, label = stores[kind]
+            for keep in (True, False):
+                r = run_one(fix, n_inst, rootcert, keep)
+                print("| %d | %s | %s | %s | %.2f | %d | %d | %.1f | %.1f | %d | %d |"
+                      % (n_inst, label, "before (keeps the store)" if keep else "sslhistd",
+                         "%.2f" % r["sweep"] if r["sweep"] is not None else "> 180",
+                         r["cpu"], r["peak"], r["rss"], r["rss"] / n_inst,
+                         (r["rss"] - 16 * 1024) / n_inst, goal, r["failed"]))
+                sys.stdout.flush()
+        for s in fix.servers:
+            s.cleanup()
+    print("\nbench took %.0f s; load at the end: %s"
+          % (time.monotonic() - t_start, open("/proc/loadavg").read().strip()))
+    h.cleanup()
+
+
+if __name__ == "__main__":
+    main()
