@@ -24,6 +24,7 @@
 #include "liveness.h"
 #include "log.h"
 #include "notify.h"
+#include "trustpin.h"
 #include "evspawn.h"
 #include "store.h"
 #include "writer.h"
@@ -308,6 +309,7 @@ teardown(struct daemon *d)
 			event_free(evs[i]);
 	}
 	notify_shutdown();
+	trustpin_shutdown();
 	spawn_shutdown();
 	if (d->dns)
 		evdns_base_free(d->dns, 1);
@@ -357,6 +359,7 @@ main(int argc, char **argv)
 		d.exit_code = 1;
 		goto out;
 	}
+	(void)trustpin_init();	/* off when it fails: said in the log */
 	d.writer = writer_new(d.base, d.store, on_stored, &d);
 	d.hooks = hooks_new(d.base, d.store, d.cfg);
 	d.own_users = instance_own_users(d.cfg);

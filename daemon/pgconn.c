@@ -163,6 +163,11 @@ drop(struct pgconn *pc)
 		pc->result = NULL;
 	}
 	pgc_forget_password(pc);
+	/* A pinned attempt that ends badly (a deadline): the next one uses
+	 * the whole sslrootcert. */
+	if (pc->pinned)
+		pc->pin_off = true;
+	pc->pinned = false;
 	pc->flushing = false;
 	(void)pgc_set_state(pc, PGC_IDLE, "drop");	/* always allowed */
 }

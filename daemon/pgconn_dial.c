@@ -7,6 +7,7 @@
  * pgconn.c's, armed here for the whole attempt.
  */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "pgconn.h"
 #include "pgconn_int.h"
 #include "tlstrim.h"
+#include "trustpin.h"
 
 #define MAX_KEYWORDS 64
 
@@ -160,13 +162,19 @@ daemon_keyword(const struct pgconn *pc, const char *k)
 struct dial_args {
 	const char *keys[MAX_KEYWORDS + 1], *vals[MAX_KEYWORDS + 1];
 	char options[2048], port[16], tcp_timeout[32];
+	char pin[PATH_MAX];		/* sslrootcert: the bundle's pinned roots */
 };
 
 static void
 build_args(struct pgconn *pc, struct dial_args *a)
 {
 	const char *user_options = pgc_kv_get(pc, "options");
+	const char *rootcert = pgc_kv_get(pc, "sslrootcert");
 	size_t n = 0;
+
+	/* The pin while it works for this connection (trustpin.h). */
+	pc->pinned = rootcert != NULL && !pc->pin_off &&
+		     trustpin_choose(rootcert, a->pin, sizeof(a->pin)) != NULL;
 
 	snprintf(a->port, sizeof(a->port), "%d", pc->port);
 	snprintf(a->options, sizeof(a->options), "%s%s-c statement_timeout=%lld",
@@ -177,7 +185,8 @@ build_args(struct pgconn *pc, struct dial_args *a)
 		if (daemon_keyword(pc, pc->kv[i].key))
 			continue;
 		a->keys[n] = pc->kv[i].key;
-		a->vals[n++] = pc->kv[i].value;
+		a->vals[n++] = pc->pinned && !strcmp(pc->kv[i].key, "sslrootcert") ?
+			       a->pin : pc->kv[i].value;
 	}
 	a->keys[n] = "host", a->vals[n++] = pc->hosts;
 	if (pc->addrs[0])
@@ -198,17 +207,18 @@ build_args(struct pgconn *pc, struct dial_args *a)
 	a->vals[n] = NULL;
 }
 
-void
-pgc_start_libpq(struct pgconn *pc)
+/* PQconnectStartParams and the first wait, in state CONNECTING. */
+static void
+dial(struct pgconn *pc)
 {
 	struct dial_args a;
 
-	if (!pgc_set_state(pc, PGC_CONNECTING, "start of libpq connection"))
-		return;
 	build_args(pc, &a);
 	pc->tls_trimmed = false;
 	pc->conn = PQconnectStartParams(a.keys, a.vals, 0);
-	pgc_forget_password(pc);
+	/* A pinned attempt may need the password once more (retry_full). */
+	if (!pc->pinned)
+		pgc_forget_password(pc);
 	if (pc->conn == NULL) {
 		pgc_fail(pc, "out of memory");
 		return;
@@ -217,9 +227,55 @@ pgc_start_libpq(struct pgconn *pc)
 		pgc_fail(pc, "%s", pgc_pq_error(pc->conn));
 		return;
 	}
+	if (pc->pinned)
+		olog(LVL_DEBUG, &pc->obj, "connecting with the pinned roots %s of %s", a.pin,
+		     pgc_kv_get(pc, "sslrootcert"));
 	PQsetnonblocking(pc->conn, 1);
 	/* libpq: behave as if PQconnectPoll had returned POLLING_WRITING. */
 	pgc_wait_socket(pc, EV_WRITE);
+}
+
+void
+pgc_start_libpq(struct pgconn *pc)
+{
+	if (!pgc_set_state(pc, PGC_CONNECTING, "start of libpq connection"))
+		return;
+	dial(pc);
+}
+
+/*
+ * An attempt with the pinned roots failed (a rotated certificate, or
+ * anything else): at once, within the same deadline, the same attempt with
+ * the configured bundle, which this connection keeps using until an
+ * attempt with it succeeds.
+ */
+static void
+retry_full(struct pgconn *pc)
+{
+	olog(LVL_DEBUG, &pc->obj, "connecting with the pinned roots of %s failed (%s); "
+	     "again at once with the whole file", pgc_kv_get(pc, "sslrootcert"),
+	     pgc_pq_error(pc->conn));
+	pc->pin_off = true;
+	event_del(pc->sockev);
+	pc->armed_fd = -1;
+	pc->armed_what = 0;
+	PQfinish(pc->conn);
+	pc->conn = NULL;
+	dial(pc);
+}
+
+/* A connection made with the whole bundle worked: pin its root. */
+static void
+connected_with_trust(struct pgconn *pc)
+{
+	const char *rootcert = pgc_kv_get(pc, "sslrootcert");
+
+	pgc_forget_password(pc);
+	if (rootcert == NULL || pc->pinned || !PQsslInUse(pc->conn))
+		return;
+	pc->pin_off = false;
+	if (!tlstrim_keep_trust())
+		(void)trustpin_learn(rootcert, pc->conn);
 }
 
 static void
@@ -247,6 +303,11 @@ pgc_connect_step(struct pgconn *pc)
 	case PGRES_POLLING_OK:
 		break;
 	case PGRES_POLLING_FAILED:
+		if (pc->pinned) {
+			retry_full(pc);
+			return;
+		}
+		/* fall through */
 	case PGRES_POLLING_ACTIVE:
 	default:
 		pgc_fail(pc, "%s", pgc_pq_error(pc->conn));
@@ -255,6 +316,7 @@ pgc_connect_step(struct pgconn *pc)
 	pgc_disarm_deadline(pc);
 	if (!pgc_set_state(pc, PGC_READY, "connection established"))
 		return;
+	connected_with_trust(pc);
 	/* Notices (e.g. of the server shutting down) are not ours to print. */
 	PQsetNoticeProcessor(pc->conn, ignore_notice, NULL);
 	if (!pgc_wait_socket(pc, EV_READ))

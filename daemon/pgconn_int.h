@@ -62,6 +62,9 @@ struct pgconn {
 	PGconn *conn;
 	bool flushing;			/* PQflush has more to send */
 	bool tls_trimmed;		/* tlstrim.h done for this attempt */
+	bool pinned;			/* this attempt uses trustpin.h's roots */
+	bool pin_off;			/* the pin failed: the whole sslrootcert
+					 * until an attempt with it succeeds */
 	struct event *sockev;
 	int armed_fd;			/* what sockev waits for: fd ... */
 	short armed_what;		/* ... and events; -1 / 0 when not */
