@@ -163,8 +163,8 @@ drop(struct pgconn *pc)
 		pc->result = NULL;
 	}
 	pgc_forget_password(pc);
-	/* A pinned attempt that ends badly (a deadline): the next one uses
-	 * the whole sslrootcert. */
+	/* A pinned attempt that ends before READY (a deadline): the next one
+	 * uses the whole sslrootcert (READY clears `pinned`). */
 	if (pc->pinned)
 		pc->pin_off = true;
 	pc->pinned = false;

@@ -252,9 +252,12 @@ pgc_start_libpq(struct pgconn *pc)
 static void
 retry_full(struct pgconn *pc)
 {
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s", pgc_pq_error(pc->conn));
+	why[strcspn(why, "\n")] = '\0';
 	olog(LVL_DEBUG, &pc->obj, "connecting with the pinned roots of %s failed (%s); "
-	     "again at once with the whole file", pgc_kv_get(pc, "sslrootcert"),
-	     pgc_pq_error(pc->conn));
+	     "again at once with the whole file", pgc_kv_get(pc, "sslrootcert"), why);
 	pc->pin_off = true;
 	event_del(pc->sockev);
 	pc->armed_fd = -1;
@@ -271,7 +274,11 @@ connected_with_trust(struct pgconn *pc)
 	const char *rootcert = pgc_kv_get(pc, "sslrootcert");
 
 	pgc_forget_password(pc);
-	if (rootcert == NULL || pc->pinned || !PQsslInUse(pc->conn))
+	if (pc->pinned) {
+		pc->pinned = false;	/* the attempt is over; the pin worked */
+		return;
+	}
+	if (rootcert == NULL || !PQsslInUse(pc->conn))
 		return;
 	pc->pin_off = false;
 	if (!tlstrim_keep_trust())

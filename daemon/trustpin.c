@@ -228,6 +228,15 @@ trustpin_shutdown(void)
 	tp.dir[0] = '\0';
 }
 
+int
+trustpin_bundle_info(const char *path, size_t *ncerts)
+{
+	struct bundle *b = bundle_get(path);
+
+	*ncerts = b ? b->ncerts : 0;
+	return b == NULL ? -1 : b->pinnable;
+}
+
 const char *
 trustpin_dir(void)
 {

@@ -58,6 +58,11 @@ const char *trustpin_choose(const char *bundle, char *out, size_t outlen);
  * (logged). */
 int trustpin_learn(const char *bundle, PGconn *conn);
 
+/* What trustpin makes of the file at `path` as it is now (parsed again
+ * if it changed): 1 pinnable, 0 not, -1 it cannot be read; *ncerts the
+ * plain certificates in it. For tests and logs. */
+int trustpin_bundle_info(const char *path, size_t *ncerts);
+
 /* The directory, or NULL when pinning is off (for logs and tests). */
 const char *trustpin_dir(void);
 
