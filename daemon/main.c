@@ -259,6 +259,25 @@ on_once_polled(void *arg, bool all_ok)
 
 /* ---- set-up and tear-down ---- */
 
+/*
+ * From the first line of main() until the loop's handlers exist, SIGTERM,
+ * SIGINT and SIGHUP wait, blocked: their default action would end the
+ * daemon without STOPPING=1 (or, for SIGHUP, end it instead of
+ * reloading) while it reads its configuration or opens the database.
+ * Unblocked, a waiting one reaches the loop's handler.
+ */
+static void
+hold_stop_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(how, &set, NULL);
+}
+
 static int
 setup_loop(struct daemon *d)
 {
@@ -329,6 +348,7 @@ main(int argc, char **argv)
 	char err[1024];
 	const char *db;
 
+	hold_stop_signals(SIG_BLOCK);
 	log_init("sslhistd", LVL_INFO);
 	if (parse_args(&d, argc, argv, &check) < 0)
 		return EXIT_USAGE;
@@ -359,6 +379,7 @@ main(int argc, char **argv)
 		d.exit_code = 1;
 		goto out;
 	}
+	hold_stop_signals(SIG_UNBLOCK);
 	(void)trustpin_init();	/* off when it fails: said in the log */
 	d.writer = writer_new(d.base, d.store, on_stored, &d);
 	d.hooks = hooks_new(d.base, d.store, d.cfg);
