@@ -15,13 +15,16 @@ connection's trust store and skips trust pinning, daemon/tlstrust.c) and
 as it is. Figures: time from the start until every instance has a
 successful poll, peak RSS (VmHWM) and RSS once the janitor's malloc_trim
 has run (VmRSS after 32 s and two sweeps), per instance, against the goal
-16 MB + 64 KB per instance, and the daemon's CPU until the first sweep.
+16 MB + 64 KB per instance, the daemon's CPU until the first sweep, and
+how long SIGTERM takes to end it.
 
 usage: python3 bench/fleet_mem.py [--build build] [--instances 200,2000]
        [--servers 4] [--sessions 20] [--only one,bundle]
 """
 import argparse
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -34,6 +37,7 @@ from perf_bench import (Fixture, LimitedDaemon, cpu_ns, daemon_cfg, q1,  # noqa:
                         rss_kb, wait_first_sweep)
 
 TRIM_AFTER_S = 32       # the janitor's malloc_trim runs 30 s after the start
+SWEEP_LIMIT_S = 180
 
 
 def ok_instances(db):
@@ -57,22 +61,34 @@ def run_one(fix, n_inst, rootcert, keep):
     cfg = daemon_cfg(fix, "10s", fleet_clusters(fix, n_inst, rootcert), connect_timeout="30s")
     d = LimitedDaemon(cfg)
     d.start(env={"SSLHIST_BENCH_KEEP_TRUST": "1"} if keep else {})
+    r = {"stop": None}
     try:
-        sweep = wait_first_sweep(d, n_inst, 180)
-        sweep_cpu = cpu_ns(d.proc.pid) / 1e9
+        sweep = wait_first_sweep(d, n_inst, SWEEP_LIMIT_S)
+        r["sweep"], r["cpu"] = sweep, cpu_ns(d.proc.pid) / 1e9
         polls0 = q1(d.db, "SELECT coalesce(sum(polls), 0) FROM coverage")
-        # Steady state: malloc_trim has run and every instance polled again.
-        while (time.monotonic() - d.started_at < TRIM_AFTER_S or
-               q1(d.db, "SELECT coalesce(sum(polls), 0) FROM coverage") < polls0 + n_inst):
+        # Steady state: malloc_trim has run and every instance polled again
+        # (or, for a fleet that never got there, the limit).
+        limit = time.monotonic() + SWEEP_LIMIT_S
+        while (time.monotonic() < limit and
+               (time.monotonic() - d.started_at < TRIM_AFTER_S or
+                q1(d.db, "SELECT coalesce(sum(polls), 0) FROM coverage") < polls0 + n_inst)):
             d.assert_alive()
             time.sleep(0.2)     # the bench's sampling period
-        peak, now = rss_kb(d.proc.pid, "VmHWM"), rss_kb(d.proc.pid, "VmRSS")
-        failed = q1(d.db, "SELECT coalesce(sum(failed_polls), 0) FROM coverage")
-        d.stop(within=10)
+        r["ok"] = ok_instances(d.db)
+        r["peak"], r["rss"] = rss_kb(d.proc.pid, "VmHWM"), rss_kb(d.proc.pid, "VmRSS")
+        r["failed"] = q1(d.db, "SELECT coalesce(sum(failed_polls), 0) FROM coverage")
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            d.proc.wait(60)
+            r["stop"] = time.monotonic() - t0
+        except subprocess.TimeoutExpired:
+            pass
     finally:
         if d.alive():
-            d.stop(within=10)
-    return {"sweep": sweep, "cpu": sweep_cpu, "peak": peak, "rss": now, "failed": failed}
+            d.proc.kill()
+            d.proc.wait()
+    return r
 
 
 def main():
@@ -89,8 +105,8 @@ def main():
     roots = bundle.unrelated_roots(120)
     print("| instances | sslrootcert | daemon | all ok after s | daemon CPU until then s "
           "| peak RSS KB | RSS KB (steady) | RSS/instance KB | (RSS-16 MB)/instance KB "
-          "| goal KB | failed polls |")
-    print("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| goal KB | instances ok | failed polls | SIGTERM to exit s |")
+    print("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     sys.stdout.flush()
     for n_inst in [int(x) for x in a.instances.split(",")]:
         per = (n_inst + a.servers - 1) // a.servers
@@ -104,11 +120,13 @@ def main():
             rootcert, label = stores[kind]
             for keep in (True, False):
                 r = run_one(fix, n_inst, rootcert, keep)
-                print("| %d | %s | %s | %s | %.2f | %d | %d | %.1f | %.1f | %d | %d |"
+                print("| %d | %s | %s | %s | %.2f | %d | %d | %.1f | %.1f | %d | %d | %d | %s |"
                       % (n_inst, label, "before (keeps the store)" if keep else "sslhistd",
-                         "%.2f" % r["sweep"] if r["sweep"] is not None else "> 180",
+                         "%.2f" % r["sweep"] if r["sweep"] is not None
+                         else "> %d" % SWEEP_LIMIT_S,
                          r["cpu"], r["peak"], r["rss"], r["rss"] / n_inst,
-                         (r["rss"] - 16 * 1024) / n_inst, goal, r["failed"]))
+                         (r["rss"] - 16 * 1024) / n_inst, goal, r["ok"], r["failed"],
+                         "%.2f" % r["stop"] if r["stop"] is not None else "> 60 (killed)"))
                 sys.stdout.flush()
         for s in fix.servers:
             s.cleanup()

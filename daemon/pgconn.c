@@ -15,6 +15,7 @@
 #include "pgconn.h"
 #include "pgconn_int.h"
 #include "timer.h"
+#include "trustpin.h"
 
 static void on_socket(evutil_socket_t fd, short what, void *arg);
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
@@ -167,6 +168,8 @@ drop(struct pgconn *pc)
 	 * uses the whole sslrootcert (READY clears `pinned`). */
 	if (pc->pinned)
 		pc->pin_off = true;
+	else if (pc->conn && pc->state == PGC_CONNECTING && pgc_kv_get(pc, "sslrootcert"))
+		trustpin_attempt_over(pgc_kv_get(pc, "sslrootcert"));	/* a learner failed */
 	pc->pinned = false;
 	pc->flushing = false;
 	(void)pgc_set_state(pc, PGC_IDLE, "drop");	/* always allowed */

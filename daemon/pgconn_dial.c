@@ -20,6 +20,7 @@
 
 #include "pgconn.h"
 #include "pgconn_int.h"
+#include "timer.h"
 #include "tlstrim.h"
 #include "trustpin.h"
 
@@ -207,12 +208,47 @@ build_args(struct pgconn *pc, struct dial_args *a)
 	a->vals[n] = NULL;
 }
 
+static void dial(struct pgconn *pc);
+
+static void
+on_pin_wait(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgconn *pc = arg;
+
+	(void)fd;
+	(void)what;
+	if (pgc_expect(pc, PGC_CONNECTING, "end of the wait for pinned roots"))
+		dial(pc);
+}
+
+/* A cold start: another connection is learning which roots of this
+ * bundle to pin (trustpin_must_wait()); ask again shortly, on the socket
+ * event (no socket yet), within the attempt's deadline. */
+static bool
+wait_for_pin(struct pgconn *pc)
+{
+	const char *rootcert = pgc_kv_get(pc, "sslrootcert");
+	char pin[PATH_MAX];
+
+	if (rootcert == NULL || pc->pin_off || trustpin_choose(rootcert, pin, sizeof(pin)) ||
+	    !trustpin_must_wait(rootcert))
+		return false;
+	event_del(pc->sockev);
+	pc->armed_fd = -1;
+	pc->armed_what = 0;
+	event_assign(pc->sockev, pc->base, -1, 0, on_pin_wait, pc);
+	timer_add_ms(pc->sockev, TRUSTPIN_WAIT_MS);
+	return true;
+}
+
 /* PQconnectStartParams and the first wait, in state CONNECTING. */
 static void
 dial(struct pgconn *pc)
 {
 	struct dial_args a;
 
+	if (wait_for_pin(pc))
+		return;
 	build_args(pc, &a);
 	pc->tls_trimmed = false;
 	pc->conn = PQconnectStartParams(a.keys, a.vals, 0);
@@ -310,11 +346,11 @@ pgc_connect_step(struct pgconn *pc)
 	case PGRES_POLLING_OK:
 		break;
 	case PGRES_POLLING_FAILED:
-		if (pc->pinned) {
+		if (pc->pinned)
 			retry_full(pc);
-			return;
-		}
-		/* fall through */
+		else
+			pgc_fail(pc, "%s", pgc_pq_error(pc->conn));
+		return;
 	case PGRES_POLLING_ACTIVE:
 	default:
 		pgc_fail(pc, "%s", pgc_pq_error(pc->conn));

@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "clock.h"
 #include "log.h"
 #include "tlstrim.h"
 #include "trustpin.h"
@@ -41,6 +42,7 @@ struct bundle {
 	char pin[PATH_MAX];			/* the pin file; "" none */
 	char old_pin[PATH_MAX];			/* the one before: a connection
 						 * may be about to read it */
+	int64_t learner_until;			/* mono ms: a learner's turn */
 };
 
 static struct {
@@ -252,6 +254,31 @@ trustpin_choose(const char *bundle, char *out, size_t outlen)
 	    b->pin[0] == '\0' || (size_t)snprintf(out, outlen, "%s", b->pin) >= outlen)
 		return NULL;
 	return out;
+}
+
+bool
+trustpin_must_wait(const char *bundle)
+{
+	struct bundle *b;
+	int64_t now;
+
+	if (tp.dir[0] == '\0' || (b = bundle_get(bundle)) == NULL || !b->pinnable ||
+	    b->pin[0] != '\0')
+		return false;
+	now = mono_ms();
+	if (b->learner_until > now)
+		return true;
+	b->learner_until = now + TRUSTPIN_LEARN_MS;	/* the caller learns */
+	return false;
+}
+
+void
+trustpin_attempt_over(const char *bundle)
+{
+	for (size_t i = 0; i < tp.n; i++) {
+		if (strcmp(tp.b[i]->path, bundle) == 0)
+			tp.b[i]->learner_until = 0;
+	}
 }
 
 static bool

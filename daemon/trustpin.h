@@ -33,6 +33,7 @@
 #ifndef SSLHIST_TRUSTPIN_H
 #define SSLHIST_TRUSTPIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -51,6 +52,19 @@ void trustpin_shutdown(void);
  * not pinnable).
  */
 const char *trustpin_choose(const char *bundle, char *out, size_t outlen);
+
+/*
+ * A cold start: while a pinnable bundle has no pin, one attempt at a time
+ * (the learner) connects with the whole file; the others wait for what it
+ * pins (polling this) instead of all parsing the whole file at once. True:
+ * wait and ask again. False: go ahead, with trustpin_choose()'s answer. A
+ * learner is given TRUSTPIN_LEARN_MS; trustpin_attempt_over() ends its
+ * turn early when an attempt with the whole file ends without a pin.
+ */
+#define TRUSTPIN_LEARN_MS 2000
+#define TRUSTPIN_WAIT_MS 50
+bool trustpin_must_wait(const char *bundle);
+void trustpin_attempt_over(const char *bundle);
 
 /* After a connection made with the full `bundle` succeeded: adds the root
  * its verified chain ends in to the bundle's pin. Returns 1 when the pin
