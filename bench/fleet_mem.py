@@ -91,6 +91,34 @@ def run_one(fix, n_inst, rootcert, keep):
     return r
 
 
+def build_connmem(build):
+    """bench/connmem.c, the floor without the daemon; None if no compiler."""
+    out = os.path.join(build, "bench-connmem")
+    inc = subprocess.run(["pg_config", "--includedir"], capture_output=True,
+                         text=True).stdout.strip() or "/usr/include/postgresql"
+    r = subprocess.run(["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + inc,
+                        "-o", out, os.path.join(HERE, "connmem.c"), "-lpq", "-lssl",
+                        "-lcrypto"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("connmem not built: %s" % r.stderr.strip())
+        return None
+    return out
+
+
+def floor_rows(connmem, fix, n, stores):
+    """KB per connection of plain libpq connections (no daemon), as
+    (heap, RSS), per trust store and mode."""
+    rows = []
+    for kind, (rootcert, label) in stores.items():
+        infos = [fix.conninfo(s).replace(fix.ca.cert, rootcert) for s in fix.servers]
+        for mode, what in ((0, "libpq as is"), (1, "+ release buffers"),
+                           (2, "+ store dropped")):
+            r = subprocess.run([connmem, str(n), str(mode)] + infos, capture_output=True,
+                               text=True, env=h._clean_env(), timeout=600)
+            rows.append((label, what, r.stdout.strip() or r.stderr.strip()))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.environ.get("SSLHIST_BIN", "build"))
@@ -116,6 +144,16 @@ def main():
                                    [fix.ca], roots=roots)
         stores = {"one": (fix.ca.cert, "one CA"), "bundle": (path, "121-cert bundle")}
         goal = 16 * 1024 + 64 * n_inst
+        connmem = build_connmem(a.build)
+        if connmem:
+            # The floor: libpq connections without the daemon, as many as
+            # the fleet's, over the same servers (no daemon running).
+            for label, what, fig in floor_rows(connmem, fix, min(n_inst, 200),
+                                               {k: stores[k] for k in a.only.split(",")}):
+                print("| %d | %s | floor: bench/connmem.c, %s | - | - | - | - | "
+                      "heap/RSS per connection: %s KB | - | %d | - | - | - |"
+                      % (n_inst, label, what, fig.replace(" ", " / "), goal))
+            sys.stdout.flush()
         for kind in a.only.split(","):
             rootcert, label = stores[kind]
             for keep in (True, False):

@@ -3,7 +3,8 @@
  * plain certificates are pinnable, CRLs, trust settings, garbage and a
  * lone certificate are not; a file changed on disk is parsed again; the
  * private directory is 0700 and goes at shutdown; nothing is pinned
- * before a connection taught it. Certificates are made with OpenSSL here.
+ * before a connection taught it; on a cold start one attempt learns while
+ * the others wait, and only for a pinnable bundle. Certificates are made with OpenSSL here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,10 +110,22 @@ main(void)
 	CHECK_INT(trustpin_bundle_info(path, &n), 1);
 	CHECK_INT(n, 7);
 
-	/* One certificate: nothing to gain. */
+	/* A cold start: the first attempt learns, the others wait for it,
+	 * until its attempt is over (or its turn ends). */
+	CHECK(!trustpin_must_wait(path));
+	CHECK(trustpin_must_wait(path));
+	CHECK(trustpin_must_wait(path));
+	trustpin_attempt_over(path);
+	CHECK(!trustpin_must_wait(path));
+	CHECK(trustpin_must_wait(path));
+	trustpin_attempt_over(path);
+
+	/* One certificate: nothing to gain, nobody waits. */
 	snprintf(path, sizeof(path), "%s/one.pem", dir);
 	write_bundle(path, 1, NULL, NULL, NULL);
 	CHECK_INT(trustpin_bundle_info(path, &n), 0);
+	CHECK(!trustpin_must_wait(path));
+	CHECK(!trustpin_must_wait(path));
 
 	/* A CRL in the file: never pinned. */
 	X509 *ca = make_root("crl issuer");
