@@ -43,14 +43,14 @@ after_resolve(struct pgconn *pc)
 		pgc_start_libpq(pc);
 }
 
-/* Appends the addresses of res to pc->addrs (and the name as often to
- * pc->hosts: libpq pairs the i-th host with the i-th hostaddr). */
+/* Appends the addresses of res to pc->addrs; libpq pairs the i-th host
+ * with the i-th hostaddr, so host= will repeat the name as often. */
 static size_t
 collect_addrs(struct pgconn *pc, const struct evutil_addrinfo *res)
 {
-	size_t n = 0, alen = 0, hlen = 0;
+	size_t n = 0, alen = 0;
 
-	pc->addrs[0] = pc->hosts[0] = '\0';
+	pc->addrs[0] = '\0';
 	for (const struct evutil_addrinfo *ai = res; ai && n < PGC_MAX_ADDRS; ai = ai->ai_next) {
 		char a[INET6_ADDRSTRLEN];
 		const void *src;
@@ -65,11 +65,10 @@ collect_addrs(struct pgconn *pc, const struct evutil_addrinfo *res)
 			continue;
 		alen += (size_t)snprintf(pc->addrs + alen, sizeof(pc->addrs) - alen, "%s%s",
 					 n ? "," : "", a);
-		hlen += (size_t)snprintf(pc->hosts + hlen, sizeof(pc->hosts) - hlen, "%s%s",
-					 n ? "," : "", pc->host);
 		n++;
 	}
-	return hlen >= sizeof(pc->hosts) ? 0 : n;
+	pc->naddrs = n * (strlen(pc->host) + 1) > PGC_HOSTS_MAX ? 0 : n;
+	return pc->naddrs;
 }
 
 static void
@@ -115,12 +114,12 @@ pgconn_connect(struct pgconn *pc)
 	if (!pgc_set_state(pc, PGC_RESOLVING, "connect"))
 		return;
 	pgc_arm_deadline(pc, pc->connect_timeout_ms);
-	pc->addrs[0] = pc->hosts[0] = '\0';
+	pc->addrs[0] = '\0';
+	pc->naddrs = 1;
 	if (pc->host[0] == '/' || is_ip_literal(pc->host)) {
 		/* A socket directory or an address: nothing to resolve. */
 		if (pc->host[0] != '/')
 			snprintf(pc->addrs, sizeof(pc->addrs), "%s", pc->host);
-		snprintf(pc->hosts, sizeof(pc->hosts), "%s", pc->host);
 		after_resolve(pc);
 		return;
 	}
@@ -164,6 +163,7 @@ struct dial_args {
 	const char *keys[MAX_KEYWORDS + 1], *vals[MAX_KEYWORDS + 1];
 	char options[2048], port[16], tcp_timeout[32];
 	char pin[PATH_MAX];		/* sslrootcert: the bundle's pinned roots */
+	char hosts[PGC_HOSTS_MAX + 1];	/* the name, once per address */
 };
 
 static void
@@ -171,7 +171,7 @@ build_args(struct pgconn *pc, struct dial_args *a)
 {
 	const char *user_options = pgc_kv_get(pc, "options");
 	const char *rootcert = pgc_kv_get(pc, "sslrootcert");
-	size_t n = 0;
+	size_t n = 0, len = 0, hlen;
 
 	/* The pin while it works for this connection (trustpin.h). */
 	pc->pinned = rootcert != NULL && !pc->pin_off &&
@@ -189,7 +189,15 @@ build_args(struct pgconn *pc, struct dial_args *a)
 		a->vals[n++] = pc->pinned && !strcmp(pc->kv[i].key, "sslrootcert") ?
 			       a->pin : pc->kv[i].value;
 	}
-	a->keys[n] = "host", a->vals[n++] = pc->hosts;
+	hlen = strlen(pc->host);
+	for (size_t i = 0; i < pc->naddrs && len + hlen + 2 <= sizeof(a->hosts); i++) {
+		if (i)
+			a->hosts[len++] = ',';
+		memcpy(a->hosts + len, pc->host, hlen);
+		len += hlen;
+	}
+	a->hosts[len] = '\0';
+	a->keys[n] = "host", a->vals[n++] = a->hosts;
 	if (pc->addrs[0])
 		a->keys[n] = "hostaddr", a->vals[n++] = pc->addrs;
 	a->keys[n] = "port", a->vals[n++] = a->port;

@@ -33,6 +33,7 @@
 #include "log.h"
 
 #define PGC_MAX_ADDRS 8		/* addresses of one name tried by libpq */
+#define PGC_HOSTS_MAX (PGC_MAX_ADDRS * 256)	/* host=NAME,NAME,... */
 
 enum pgc_state {
 	PGC_IDLE,		/* no connection, no attempt */
@@ -73,7 +74,8 @@ struct pgconn {
 	struct evdns_getaddrinfo_request *dnsreq;
 	struct child *child;
 	char addrs[PGC_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)];
-	char hosts[PGC_MAX_ADDRS * 256];
+	size_t naddrs;			/* host= repeats the name this often
+					 * (built when dialling, not kept) */
 	char *password;
 	PGresult *result;		/* the query's result so far */
 	struct waiter *waiting;		/* the DNS lookup or password_command
