@@ -169,7 +169,7 @@ drop(struct pgconn *pc)
 	if (pc->pinned)
 		pc->pin_off = true;
 	else if (pc->conn && pc->state == PGC_CONNECTING && pgc_kv_get(pc, "sslrootcert"))
-		trustpin_attempt_over(pgc_kv_get(pc, "sslrootcert"));	/* a learner failed */
+		trustpin_attempt_over(pgc_kv_get(pc, "sslrootcert"), false);
 	pc->pinned = false;
 	pc->flushing = false;
 	(void)pgc_set_state(pc, PGC_IDLE, "drop");	/* always allowed */

@@ -322,11 +322,12 @@ connected_with_trust(struct pgconn *pc)
 		pc->pinned = false;	/* the attempt is over; the pin worked */
 		return;
 	}
-	if (rootcert == NULL || !PQsslInUse(pc->conn))
+	if (rootcert == NULL)
 		return;
 	pc->pin_off = false;
-	if (!tlstrim_keep_trust())
+	if (PQsslInUse(pc->conn) && !tlstrim_keep_trust())
 		(void)trustpin_learn(rootcert, pc->conn);
+	trustpin_attempt_over(rootcert, true);
 }
 
 static void

@@ -43,6 +43,8 @@ struct bundle {
 	char old_pin[PATH_MAX];			/* the one before: a connection
 						 * may be about to read it */
 	int64_t learner_until;			/* mono ms: a learner's turn */
+	bool no_wait;				/* a success taught nothing: no
+						 * cold-start waits for this file */
 };
 
 static struct {
@@ -89,6 +91,8 @@ bundle_reset(struct bundle *b)
 	b->digests = NULL;
 	b->ncerts = 0;
 	b->pinnable = false;
+	b->learner_until = 0;
+	b->no_wait = false;
 	unlink_pin(b->pin);
 	unlink_pin(b->old_pin);
 }
@@ -263,7 +267,7 @@ trustpin_must_wait(const char *bundle)
 	int64_t now;
 
 	if (tp.dir[0] == '\0' || (b = bundle_get(bundle)) == NULL || !b->pinnable ||
-	    b->pin[0] != '\0')
+	    b->pin[0] != '\0' || b->no_wait)
 		return false;
 	now = mono_ms();
 	if (b->learner_until > now)
@@ -273,11 +277,17 @@ trustpin_must_wait(const char *bundle)
 }
 
 void
-trustpin_attempt_over(const char *bundle)
+trustpin_attempt_over(const char *bundle, bool succeeded)
 {
 	for (size_t i = 0; i < tp.n; i++) {
-		if (strcmp(tp.b[i]->path, bundle) == 0)
-			tp.b[i]->learner_until = 0;
+		if (strcmp(tp.b[i]->path, bundle) != 0)
+			continue;
+		tp.b[i]->learner_until = 0;
+		/* Connected without a pin to show for it (no TLS with
+		 * sslmode=prefer, a root trustpin does not recognise):
+		 * waiting for one would only serialise the fleet. */
+		if (succeeded && tp.b[i]->pin[0] == '\0')
+			tp.b[i]->no_wait = true;
 	}
 }
 

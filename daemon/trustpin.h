@@ -59,12 +59,15 @@ const char *trustpin_choose(const char *bundle, char *out, size_t outlen);
  * pins (polling this) instead of all parsing the whole file at once. True:
  * wait and ask again. False: go ahead, with trustpin_choose()'s answer. A
  * learner is given TRUSTPIN_LEARN_MS; trustpin_attempt_over() ends its
- * turn early when an attempt with the whole file ends without a pin.
+ * turn early when an attempt with the whole file ends. One that succeeded
+ * and still left no pin (no TLS under sslmode=prefer, a root trustpin does
+ * not recognise) turns the waits off for that file until it changes:
+ * waiting would only make a fleet connect one instance at a time.
  */
 #define TRUSTPIN_LEARN_MS 2000
 #define TRUSTPIN_WAIT_MS 50
 bool trustpin_must_wait(const char *bundle);
-void trustpin_attempt_over(const char *bundle);
+void trustpin_attempt_over(const char *bundle, bool succeeded);
 
 /* After a connection made with the full `bundle` succeeded: adds the root
  * its verified chain ends in to the bundle's pin. Returns 1 when the pin

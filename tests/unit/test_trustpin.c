@@ -115,10 +115,18 @@ main(void)
 	CHECK(!trustpin_must_wait(path));
 	CHECK(trustpin_must_wait(path));
 	CHECK(trustpin_must_wait(path));
-	trustpin_attempt_over(path);
+	trustpin_attempt_over(path, false);	/* the learner failed */
 	CHECK(!trustpin_must_wait(path));
 	CHECK(trustpin_must_wait(path));
-	trustpin_attempt_over(path);
+	/* A success that pinned nothing: no more waits for this file ... */
+	trustpin_attempt_over(path, true);
+	CHECK(!trustpin_must_wait(path));
+	CHECK(!trustpin_must_wait(path));
+	/* ... until it changes. */
+	write_bundle(path, 6, NULL, NULL, NULL);
+	CHECK(!trustpin_must_wait(path));
+	CHECK(trustpin_must_wait(path));
+	trustpin_attempt_over(path, false);
 
 	/* One certificate: nothing to gain, nobody waits. */
 	snprintf(path, sizeof(path), "%s/one.pem", dir);
