@@ -348,8 +348,8 @@ main(int argc, char **argv)
 	char err[1024];
 	const char *db;
 
-	hold_stop_signals(SIG_BLOCK);
 	log_init("sslhistd", LVL_INFO);
+	hold_stop_signals(SIG_BLOCK);
 	if (parse_args(&d, argc, argv, &check) < 0)
 		return EXIT_USAGE;
 	d.cfg = config_load(d.config_path, err, sizeof(err));

@@ -62,10 +62,6 @@ struct pgconn {
 
 	PGconn *conn;
 	bool flushing;			/* PQflush has more to send */
-	bool tls_trimmed;		/* tlstrim.h done for this attempt */
-	bool pinned;			/* this attempt uses trustpin.h's roots */
-	bool pin_off;			/* the pin failed: the whole sslrootcert
-					 * until an attempt with it succeeds */
 	struct event *sockev;
 	int armed_fd;			/* what sockev waits for: fd ... */
 	short armed_what;		/* ... and events; -1 / 0 when not */
@@ -82,6 +78,10 @@ struct pgconn {
 					 * running for this attempt */
 	int in_callback;
 	bool free_pending;
+	bool tls_trimmed;		/* tlstrim.h done for this attempt */
+	bool pinned;			/* this attempt uses trustpin.h's roots */
+	bool pin_off;			/* the pin failed: the whole sslrootcert
+					 * until an attempt with it succeeds */
 };
 
 /*
