@@ -258,7 +258,7 @@ dial(struct pgconn *pc)
 	if (wait_for_pin(pc))
 		return;
 	build_args(pc, &a);
-	pc->tls_trimmed = false;
+	pc->tls_trimmed = NULL;
 	pc->conn = PQconnectStartParams(a.keys, a.vals, 0);
 	/* A pinned attempt may need the password once more (retry_full). */
 	if (!pc->pinned)

@@ -78,7 +78,7 @@ struct pgconn {
 					 * running for this attempt */
 	int in_callback;
 	bool free_pending;
-	bool tls_trimmed;		/* tlstrim.h done for this attempt */
+	const void *tls_trimmed;	/* the TLS session tlstrim.h trimmed */
 	bool pinned;			/* this attempt uses trustpin.h's roots */
 	bool pin_off;			/* the pin failed: the whole sslrootcert
 					 * until an attempt with it succeeds */

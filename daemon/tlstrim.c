@@ -23,15 +23,15 @@ tlstrim_keep_trust(void)
 }
 
 bool
-tlstrim_handshake_done(PGconn *conn, bool *done)
+tlstrim_handshake_done(PGconn *conn, const void **done)
 {
 	SSL *ssl;
 	X509_STORE *empty;
 
-	if (*done || conn == NULL || (ssl = PQsslStruct(conn, "OpenSSL")) == NULL ||
+	if (conn == NULL || (ssl = PQsslStruct(conn, "OpenSSL")) == NULL || ssl == *done ||
 	    !SSL_is_init_finished(ssl))
 		return false;
-	*done = true;
+	*done = ssl;
 	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	if (tlstrim_keep_trust())
 		return false;

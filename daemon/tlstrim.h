@@ -28,9 +28,11 @@
 
 #include <libpq-fe.h>
 
-/* *done is the connection's flag (false for a new attempt). Returns true
- * when it trimmed the connection in this call. */
-bool tlstrim_handshake_done(PGconn *conn, bool *done);
+/* *done is the TLS session last trimmed (NULL for a new attempt): libpq
+ * may start another one within an attempt (sslmode=prefer retrying after
+ * a failed authentication), which is trimmed in turn. Returns true when it
+ * trimmed the connection in this call. */
+bool tlstrim_handshake_done(PGconn *conn, const void **done);
 
 /* True when SSLHIST_BENCH_KEEP_TRUST=1: the bench's "before" daemon. */
 bool tlstrim_keep_trust(void);
