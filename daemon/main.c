@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "notify.h"
+#include "trustpin.h"
 #include "evspawn.h"
 #include "store.h"
 #include "writer.h"
@@ -340,6 +341,25 @@ on_once_poolers(void *arg, bool all_ok)
 
 /* ---- set-up and tear-down ---- */
 
+/*
+ * From the first line of main() until the loop's handlers exist, SIGTERM,
+ * SIGINT and SIGHUP wait, blocked: their default action would end the
+ * daemon without STOPPING=1 (or, for SIGHUP, end it instead of
+ * reloading) while it reads its configuration or opens the database.
+ * Unblocked, a waiting one reaches the loop's handler.
+ */
+static void
+hold_stop_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(how, &set, NULL);
+}
+
 static int
 setup_loop(struct daemon *d)
 {
@@ -395,6 +415,7 @@ teardown(struct daemon *d)
 			event_free(evs[i]);
 	}
 	notify_shutdown();
+	trustpin_shutdown();
 	spawn_shutdown();
 	if (d->dns)
 		evdns_base_free(d->dns, 1);
@@ -416,6 +437,7 @@ main(int argc, char **argv)
 
 	d.once_poolers_ok = true;
 	log_init("sslhistd", LVL_INFO);
+	hold_stop_signals(SIG_BLOCK);
 	if (parse_args(&d, argc, argv, &check) < 0)
 		return EXIT_USAGE;
 	d.cfg = config_load(d.config_path, err, sizeof(err));
@@ -445,6 +467,8 @@ main(int argc, char **argv)
 		d.exit_code = 1;
 		goto out;
 	}
+	hold_stop_signals(SIG_UNBLOCK);
+	(void)trustpin_init();	/* off when it fails: said in the log */
 	d.writer = writer_new(d.base, d.store, on_stored, &d);
 	d.hooks = hooks_new(d.base, d.store, d.cfg);
 	d.own_users = instance_own_users(d.cfg);
