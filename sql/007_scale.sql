@@ -1,2 +1,0 @@
--- Schema 7: reserved for issue 13 (fleet scale: store thread, hooks state).
--- Empty until that change lands; an empty migration only moves user_version.
