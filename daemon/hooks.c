@@ -8,11 +8,14 @@
  * fails (busy, disk full) is retried from the timer: a claim that did not
  * commit starts nothing, an end that did not commit stays in memory.
  *
- * One timer drives everything: hooks_kick and each hook's end arm it at
- * once; otherwise it waits for the earliest retry. The queue's SQL is the
- * store's (store_hooks.h): short and indexed, so the loop never waits on
- * more than the store's short busy timeout. A hook's environment and stdin
- * are built by hookenv.c, the journal events of new clients by hooklog.c.
+ * The loop never touches the database: a pass and each end are requests
+ * to the store thread (hookq.h, writer.h) whose replies come back to the
+ * loop; at most one pass is in flight. One timer drives the passes:
+ * hooks_kick and each hook's end arm it at once; otherwise it waits for
+ * the earliest retry. The FIFO orders an end before the pass that follows
+ * it, and a pass after the records whose clients it reads. A hook's
+ * environment and stdin are built by hookenv.c, the journal events of new
+ * clients by hooklog.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,13 +33,13 @@
 #include "hooks.h"
 #include "jsonw.h"
 #include "log.h"
+#include "hookq.h"
 #include "store.h"
 #include "store_hooks.h"
 #include "timer.h"
 
 #define HOOK_MAX_OUTPUT 4096	/* per stream, logged */
 #define STORE_RETRY_MS 1000	/* after a failed write */
-#define DUE_BATCH 16		/* due alerts read at a time */
 
 struct run {
 	struct run *prev, *next;
@@ -55,18 +58,24 @@ struct run {
 
 struct hooks {
 	struct event_base *base;
-	struct store *store;
+	struct writer *writer;
 	const struct config *cfg;
 	struct event *timer;
 	bool timer_armed;
 	int64_t timer_at_ms;
 	struct run *running;		/* processes alive */
 	size_t nrunning;
-	struct run *unstored;		/* ended, end not yet written */
+	struct run *unstored;		/* ended, the end's write failed */
+	size_t nending;			/* ends in flight */
 	bool recovered;
+	bool have_logged;		/* logged_client is known */
 	int64_t logged_client;		/* highest client id whose events
 					 * were logged */
+	bool pass_inflight, again;
+	int64_t next_due;		/* from the last pass; -1: none */
 	bool store_failing;		/* a write failed; logged once */
+	bool stopping, dead;
+	int nreq;			/* requests in flight naming us */
 };
 
 static void pass(struct hooks *h);
@@ -140,11 +149,11 @@ list_del(struct run **head, struct run *r)
  * not one per retry.
  */
 static void
-store_failed(struct hooks *h)
+store_failed(struct hooks *h, const char *err)
 {
 	if (h->store_failing)
 		return;
-	log_warnx("hooks: %s; retrying every %d ms", store_errmsg(h->store), STORE_RETRY_MS);
+	log_warnx("hooks: %s; retrying every %d ms", err, STORE_RETRY_MS);
 	h->store_failing = true;
 }
 
@@ -158,15 +167,15 @@ store_works(struct hooks *h)
 	h->store_failing = false;
 }
 
-/* Notes how a write went; returns rc. */
-static int
-stored(struct hooks *h, int rc)
+/* The last reply naming a freed hooks frees it. */
+static void
+req_returned(struct hooks *h)
 {
-	if (rc < 0)
-		store_failed(h);
-	else
-		store_works(h);
-	return rc;
+	h->nreq--;
+	if (h->dead && h->nreq == 0) {
+		event_free(h->timer);
+		free(h);
+	}
 }
 
 /* ---- the timer ------------------------------------------------------- */
@@ -187,45 +196,12 @@ static void
 schedule(struct hooks *h, int64_t delay_ms)
 {
 	int64_t at = wall_ms() + (delay_ms > 0 ? delay_ms : 0);
-	if (h->timer_armed && h->timer_at_ms <= at)
+
+	if (h->stopping || (h->timer_armed && h->timer_at_ms <= at))
 		return;
 	timer_add_ms(h->timer, delay_ms);
 	h->timer_armed = true;
 	h->timer_at_ms = at;
-}
-
-/* ---- recovery and unconfigured events -------------------------------- */
-
-/* Attempts left open by a crash: recorded as interrupted, run again. */
-static int
-recover(struct hooks *h)
-{
-	int n = stored(h, store_hooks_recover(h->store, wall_ms()));
-
-	if (n > 0)
-		log_warnx("hooks: %d hook(s) interrupted by the last stop run again", n);
-	return n < 0 ? -1 : 0;
-}
-
-/*
- * Pending alerts of an event that no longer has a command (removed by a
- * reload, or by a restart with a new file) fail with a stored reason: a
- * hook added back later must not fire a backlog of old events.
- */
-static int
-sweep_unconfigured(struct hooks *h)
-{
-	int n = store_hooks_sweep(h->store, hooks_alert_mask(h->cfg), wall_ms() / 1000);
-
-	if (n < 0) {
-		store_failed(h);
-		return -1;
-	}
-	if (n > 0) {
-		store_works(h);
-		log_warnx("hooks: %d pending alert(s) failed: hook no longer configured", n);
-	}
-	return 0;
 }
 
 /* ---- one hook's end -------------------------------------------------- */
@@ -294,10 +270,99 @@ log_end(const struct run *r, const char *state, int64_t next_ms)
 	hooklog_end(&r->a, r->cmd, r->attempt, state, why, next_ms);
 }
 
-/* Writes the attempt's end and the alert's next state. 0 or -1. */
-static int
-store_end(struct hooks *h, const struct run *r, const char *state, int64_t next_ms)
+static void end_done(struct sq_req *req);
+static void end_drop(struct sq_req *req);
+
+/* Asks the store thread to write an attempt's end (r NULL: at a stop, the
+ * run is the child's to free; note is logged once stored). */
+static void
+send_end(struct hooks *h, struct run *r, const struct store_hook_end *e, const char *note)
 {
+	struct hook_end_req *q = calloc(1, sizeof(*q));
+
+	if (q == NULL || (e->error && (q->error = strdup(e->error)) == NULL) ||
+	    (note && (q->stop_note = strdup(note)) == NULL)) {
+		if (q)
+			free(q->error);
+		free(q);
+		log_errorx("hooks: out of memory recording the end of a hook");
+		if (r != NULL) {	/* kept for the next pass */
+			list_add(&h->unstored, r);
+			schedule(h, STORE_RETRY_MS);
+		}
+		return;
+	}
+	q->base.run = hookq_end_run;
+	q->base.done = end_done;
+	q->base.drop = end_drop;
+	q->owner = h;
+	q->run = r;
+	q->e = *e;
+	q->e.error = q->error;
+	h->nreq++;
+	h->nending++;
+	writer_call(h->writer, &q->base);
+}
+
+static void
+end_free(struct hook_end_req *q)
+{
+	free(q->error);
+	free(q->stop_note);
+	free(q);
+}
+
+static void
+end_drop(struct sq_req *req)
+{
+	struct hook_end_req *q = (struct hook_end_req *)req;
+	struct hooks *h = q->owner;
+
+	if (q->run)
+		run_free(q->run);
+	h->nending--;
+	end_free(q);
+	req_returned(h);
+}
+
+static void
+end_done(struct sq_req *req)
+{
+	struct hook_end_req *q = (struct hook_end_req *)req;
+	struct hooks *h = q->owner;
+	struct run *r = q->run;
+
+	if (h->dead) {
+		end_drop(req);
+		return;
+	}
+	h->nending--;
+	if (q->rc < 0) {
+		store_failed(h, q->err);
+		if (r != NULL) {
+			list_add(&h->unstored, r);
+			schedule(h, STORE_RETRY_MS);
+		}
+	} else {
+		store_works(h);
+		if (r != NULL) {
+			log_end(r, q->e.state, q->e.next_attempt_ms);
+			run_free(r);
+		} else if (q->stop_note) {
+			log_warnx("%s", q->stop_note);
+		}
+	}
+	end_free(q);
+	req_returned(h);
+}
+
+/* Writes a run's end and the alert's next state; the run is the
+ * request's until its reply (then freed, or kept for a retry). */
+static void
+finish_run(struct hooks *h, struct run *r)
+{
+	int64_t next_ms;
+	const char *state = next_state(h, r, &next_ms);
 	const struct store_hook_end e = {
 		.alert_id = r->a.id,
 		.attempt = r->attempt,
@@ -310,23 +375,7 @@ store_end(struct hooks *h, const struct run *r, const char *state, int64_t next_
 		.next_attempt_ms = next_ms,
 	};
 
-	return stored(h, store_hooks_end(h->store, &e));
-}
-
-/* Stores a run's end, or keeps it for the next pass. */
-static void
-finish_run(struct hooks *h, struct run *r)
-{
-	int64_t next_ms;
-	const char *state = next_state(h, r, &next_ms);
-
-	if (store_end(h, r, state, next_ms) == -1) {
-		list_add(&h->unstored, r);
-		schedule(h, STORE_RETRY_MS);
-		return;
-	}
-	log_end(r, state, next_ms);
-	run_free(r);
+	send_end(h, r, &e, NULL);
 }
 
 static void
@@ -335,7 +384,7 @@ hook_exited(const struct child_result *res, void *arg)
 	struct run *r = arg;
 	struct hooks *h = r->h;
 
-	if (h == NULL) {	/* hooks_free recorded it already */
+	if (h == NULL) {	/* hooks_stop recorded it already */
 		run_free(r);
 		return;
 	}
@@ -350,14 +399,6 @@ hook_exited(const struct child_result *res, void *arg)
 }
 
 /* ---- one hook's start ------------------------------------------------ */
-
-/* Marks the alert running and opens its attempt; 0 when committed. */
-static int
-claim(struct hooks *h, struct run *r)
-{
-	r->attempt = store_hooks_claim(h->store, r->a.id, wall_ms() / 1000);
-	return stored(h, r->attempt < 0 ? -1 : 0);
-}
 
 static void
 spawn_run(struct hooks *h, struct run *r, const struct strlist *cmd)
@@ -392,128 +433,165 @@ spawn_run(struct hooks *h, struct run *r, const struct strlist *cmd)
 	h->nrunning++;
 }
 
-/* Reads up to max due alerts (oldest first) into runs. Returns the number
- * read, -1 on error. */
-static int
-fetch_due(struct hooks *h, struct run **out, int max)
+/* A claimed alert (committed 'running' with its attempt): start it. */
+static void
+start_claimed(struct hooks *h, struct store_alert *a, int64_t attempt)
 {
-	struct store_alert due[DUE_BATCH];
-	int n, i, got = 0;
+	struct run *r = calloc(1, sizeof(*r));
+	const struct strlist *cmd;
 
-	if (max > DUE_BATCH)
-		max = DUE_BATCH;
-	n = store_hooks_due(h->store, hooks_alert_mask(h->cfg), wall_ms(), due, max);
-	if (n < 0) {
-		store_failed(h);
-		return -1;
+	if (r == NULL) {	/* stays 'running': recovered at the next start */
+		log_errorx("hooks: out of memory starting a hook");
+		store_alert_clear(a);
+		return;
 	}
-	for (i = 0; i < n; i++) {
-		struct run *r = calloc(1, sizeof(*r));
-
-		if (r == NULL) {	/* due again at the next pass */
-			store_alert_clear(&due[i]);
-			continue;
-		}
-		r->h = h;
-		r->a = due[i];
-		out[got++] = r;
+	r->h = h;
+	r->a = *a;
+	memset(a, 0, sizeof(*a));
+	r->attempt = attempt;
+	cmd = event_command(h->cfg, r->a.event);
+	if (cmd == NULL) {	/* a reload removed it since the pass asked */
+		r->outcome = "failed";
+		r->error = strdup("hook no longer configured");
+		r->ended_at = wall_ms() / 1000;
+		finish_run(h, r);
+		return;
 	}
-	return got;
+	r->cmd = strdup(cmd->v[0]);
+	spawn_run(h, r, cmd);
 }
 
-/* Starts due hooks while slots are free. -1: a write failed. */
-static int
-start_due(struct hooks *h)
+/* ---- a pass ---------------------------------------------------------- */
+
+static void pass_done(struct sq_req *req);
+static void pass_drop(struct sq_req *req);
+
+/* Ends that failed to be written go first (the FIFO keeps them ahead of
+ * the pass that follows). */
+static void
+resend_unstored(struct hooks *h)
 {
-	struct run *batch[DUE_BATCH];
+	struct run *r, *next = h->unstored;
+
+	h->unstored = NULL;	/* a failing end comes back to the list */
+	while ((r = next) != NULL) {
+		next = r->next;
+		r->prev = r->next = NULL;
+		finish_run(h, r);
+	}
+}
+
+/* A pass; `claim` false: recovery and the newest client only. */
+static void
+send_pass(struct hooks *h, bool claim)
+{
+	struct hook_pass *p;
 	long max = h->cfg->hook_max_running > 0 ? h->cfg->hook_max_running : 1;
-	int want, n, i, failed = 0;
 
-	while ((long)h->nrunning < max && !failed) {
-		want = (int)(max - (long)h->nrunning);
-		if (want > DUE_BATCH)
-			want = DUE_BATCH;
-		n = fetch_due(h, batch, want);
-		if (n <= 0)
-			return n;
-		for (i = 0; i < n; i++) {
-			const struct strlist *cmd = event_command(h->cfg, batch[i]->a.event);
-
-			/* cmd is never NULL: fetch_due selects configured events. */
-			if (!failed && cmd != NULL && claim(h, batch[i]) == 0) {
-				batch[i]->cmd = strdup(cmd->v[0]);
-				spawn_run(h, batch[i], cmd);
-				continue;
-			}
-			failed = 1;	/* later rows too: the store is failing */
-			run_free(batch[i]);
-		}
-		if (n < want)
-			break;
+	if (h->stopping)
+		return;
+	if (h->pass_inflight) {
+		h->again = true;
+		return;
 	}
-	return failed ? -1 : 0;
-}
-
-/* When the next pending alert becomes due; -1 when none is pending. */
-static int64_t
-next_due_ms(struct hooks *h)
-{
-	return store_hooks_next_due(h->store, hooks_alert_mask(h->cfg));
-}
-
-static int
-store_unstored(struct hooks *h)
-{
-	struct run *r;
-	int64_t next_ms;
-	const char *state;
-
-	while ((r = h->unstored) != NULL) {
-		state = next_state(h, r, &next_ms);
-		if (store_end(h, r, state, next_ms) == -1)
-			return -1;
-		list_del(&h->unstored, r);
-		log_end(r, state, next_ms);
-		run_free(r);
+	resend_unstored(h);
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		schedule(h, STORE_RETRY_MS);
+		return;
 	}
-	return 0;
+	p->base.run = hookq_pass_run;
+	p->base.done = pass_done;
+	p->base.drop = pass_drop;
+	p->owner = h;
+	p->recover = !h->recovered;
+	p->want_last_client = !h->have_logged;
+	p->mask = hooks_alert_mask(h->cfg);
+	p->want = claim && (long)h->nrunning < max ? (int)(max - (long)h->nrunning) : 0;
+	p->logged_after = h->logged_client;
+	h->pass_inflight = true;
+	h->again = false;
+	h->nreq++;
+	writer_call(h->writer, &p->base);
 }
 
 static void
 pass(struct hooks *h)
 {
-	int64_t at;
+	send_pass(h, true);
+}
 
-	if (!h->recovered && recover(h) == 0)
+static void
+pass_drop(struct sq_req *req)
+{
+	struct hook_pass *p = (struct hook_pass *)req;
+	struct hooks *h = p->owner;
+
+	h->pass_inflight = false;
+	hookq_pass_clear(p);
+	free(p);
+	req_returned(h);
+}
+
+static void
+pass_done(struct sq_req *req)
+{
+	struct hook_pass *p = (struct hook_pass *)req;
+	struct hooks *h = p->owner;
+	bool more;
+
+	if (h->dead || h->stopping) {	/* claims stay 'running': recovered at the next start */
+		pass_drop(req);
+		return;
+	}
+	h->pass_inflight = false;
+	if (p->recovered_ok) {
 		h->recovered = true;
-	if (!h->recovered || store_unstored(h) == -1) {
-		schedule(h, STORE_RETRY_MS);
-		return;
+		if (p->recovered > 0)
+			log_warnx("hooks: %d hook(s) interrupted by the last stop run again",
+				  p->recovered);
 	}
-	hooklog_new_clients(h->store, &h->logged_client);
-	if (sweep_unconfigured(h) == -1 || start_due(h) == -1) {
-		schedule(h, STORE_RETRY_MS);
-		return;
+	if (p->got_last_client) {
+		h->have_logged = true;
+		h->logged_client = p->last_client;
 	}
-	if ((long)h->nrunning >= h->cfg->hook_max_running)
-		return;		/* a hook's end arms the timer */
-	at = next_due_ms(h);
-	if (at >= 0)
-		schedule(h, at - wall_ms());
+	for (int i = 0; i < p->nclients; i++) {
+		hooklog_client(&p->clients[i]);
+		h->logged_client = p->clients[i].id;
+	}
+	if (p->swept > 0)
+		log_warnx("hooks: %d pending alert(s) failed: hook no longer configured", p->swept);
+	for (int i = 0; i < p->nclaimed; i++)
+		start_claimed(h, &p->claimed[i], p->attempt[i]);
+	h->next_due = p->next_due;
+	more = p->more_due || p->nclients == HOOKQ_CLIENTS_MAX || h->again;
+	if (p->failed) {
+		store_failed(h, p->err);
+		schedule(h, STORE_RETRY_MS);
+	} else {
+		store_works(h);
+		if (more)
+			schedule(h, 0);
+		else if ((long)h->nrunning < h->cfg->hook_max_running && h->next_due >= 0)
+			schedule(h, h->next_due - wall_ms());
+	}
+	hookq_pass_clear(p);
+	free(p);
+	req_returned(h);
 }
 
 /* ---- public ---------------------------------------------------------- */
 
 struct hooks *
-hooks_new(struct event_base *base, struct store *store, const struct config *cfg)
+hooks_new(struct event_base *base, struct writer *writer, const struct config *cfg)
 {
 	struct hooks *h = calloc(1, sizeof(*h));
 
 	if (h == NULL)
 		return NULL;
 	h->base = base;
-	h->store = store;
+	h->writer = writer;
 	h->cfg = cfg;
+	h->next_due = -1;
 	h->timer = evtimer_new(base, timer_cb, h);
 	if (h->timer == NULL || spawn_init(base) == -1) {
 		if (h->timer != NULL)
@@ -521,11 +599,9 @@ hooks_new(struct event_base *base, struct store *store, const struct config *cfg
 		free(h);
 		return NULL;
 	}
-	h->recovered = recover(h) == 0;
-	/* Clients stored before this start were logged by an earlier one. */
-	h->logged_client = store_last_client(store);
-	if (h->logged_client < 0)
-		h->logged_client = 0;
+	/* Now, in the FIFO before any record submitted later: recover, and
+	 * learn which clients were logged by an earlier start. */
+	send_pass(h, false);
 	schedule(h, 0);
 	return h;
 }
@@ -546,15 +622,14 @@ hooks_kick(struct hooks *h)
 bool
 hooks_idle(const struct hooks *h)
 {
-	struct hooks *hm = (struct hooks *)(uintptr_t)h;
-	int64_t at;
+	int64_t now = wall_ms();
 
-	if (h->nrunning > 0 || h->unstored != NULL || !h->recovered)
+	if (h->nrunning > 0 || h->unstored != NULL || h->nending > 0 || h->pass_inflight ||
+	    !h->recovered)
 		return false;
-	if (h->timer_armed && h->timer_at_ms <= wall_ms())
+	if (h->timer_armed && h->timer_at_ms <= now)
 		return false;	/* a pass is about to run */
-	at = next_due_ms(hm);
-	return at < 0 || at > wall_ms();
+	return h->next_due < 0 || h->next_due > now;
 }
 
 /*
@@ -563,29 +638,54 @@ hooks_idle(const struct hooks *h)
  * then they get SIGTERM; spawn_shutdown() kills what is left.
  */
 void
+hooks_stop(struct hooks *h)
+{
+	struct run *r;
+	char note[512];
+
+	if (h == NULL || h->stopping)
+		return;
+	resend_unstored(h);
+	h->stopping = true;
+	event_del(h->timer);
+	h->timer_armed = false;
+	while ((r = h->running) != NULL) {
+		const struct store_hook_end e = {
+			.alert_id = r->a.id,
+			.attempt = r->attempt,
+			.ended_at = wall_ms() / 1000,
+			.outcome = "failed",
+			.error = "interrupted by daemon stop",
+			.state = "pending",
+			.next_attempt_ms = wall_ms(),
+		};
+
+		list_del(&h->running, r);
+		h->nrunning--;
+		snprintf(note, sizeof(note), "hooks: hook %s (%s) for %s@%s interrupted by the stop; "
+			 "it runs again at the next start", r->a.event, r->cmd,
+			 hooklog_str(r->a.client.key.user), hooklog_str(r->a.client.key.database));
+		send_end(h, NULL, &e, note);
+		r->h = NULL;
+		spawn_terminate(r->child);
+	}
+}
+
+void
 hooks_free(struct hooks *h)
 {
 	struct run *r;
 
 	if (h == NULL)
 		return;
-	store_unstored(h);
+	hooks_stop(h);
 	while ((r = h->unstored) != NULL) {
 		list_del(&h->unstored, r);
 		run_free(r);
 	}
-	while ((r = h->running) != NULL) {
-		list_del(&h->running, r);
-		r->outcome = "failed";
-		r->has_status = false;
-		r->error = strdup("interrupted by daemon stop");
-		r->ended_at = wall_ms() / 1000;
-		if (r->error != NULL && store_end(h, r, "pending", wall_ms()) == 0)
-			log_warnx("hooks: hook %s (%s) for %s@%s interrupted by the stop; it runs "
-			    "again at the next start", r->a.event, r->cmd,
-			    hooklog_str(r->a.client.key.user), hooklog_str(r->a.client.key.database));
-		r->h = NULL;
-		spawn_terminate(r->child);
+	if (h->nreq > 0) {	/* freed by the last reply (or never: the process exits) */
+		h->dead = true;
+		return;
 	}
 	event_free(h->timer);
 	free(h);

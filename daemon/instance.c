@@ -16,11 +16,11 @@
 #include "config.h"
 #include "instance.h"
 #include "instfacts.h"
+#include "instseed.h"
 #include "log.h"
 #include "pgconn.h"
 #include "pollrec.h"
 #include "statquery.h"
-#include "store.h"
 #include "tracker.h"
 #include "writer.h"
 #include "timer.h"
@@ -104,28 +104,12 @@ arm(struct instance *in, int64_t ms)
 	timer_add_ms(in->timer, ms);
 }
 
-static void
-preload(void *arg, int32_t pid, int64_t backend_start_us)
-{
-	tracker_preload(arg, pid, backend_start_us);
-}
-
-/* The stored pg_stat_database baseline: the sessions that began and ended
- * while the daemon was not running are missed sessions too. */
-static void
-preload_counter(void *arg, uint32_t datid, const char *database, int64_t sessions,
-		const char *stats_reset)
+struct instance *
+instance_new(const struct poller_env *env, const struct cluster_cfg *c, const char *host,
+	     int port, int64_t id, const struct instance_seed *seed)
 {
 	bool changed;
 
-	(void)database;
-	(void)tracker_count_db(arg, datid, sessions, stats_reset, 0, &changed);
-}
-
-struct instance *
-instance_new(const struct poller_env *env, const struct cluster_cfg *c, const char *host,
-	     int port, int64_t id)
-{
 	struct instance *in = calloc(1, sizeof(*in));
 	struct pgconn_params p;
 
@@ -149,12 +133,19 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 		instance_free(in);
 		return NULL;
 	}
-	if (store_live_sessions(env->store, id, preload, in->tracker) < 0)
-		olog(LVL_WARNING, &in->obj, "could not load live sessions: %s",
-		     store_errmsg(env->store));
-	if (store_counters(env->store, id, preload_counter, in->tracker) < 0)
+	if (seed->live_err)
+		olog(LVL_WARNING, &in->obj, "could not load live sessions: %s", seed->live_err);
+	if (seed->counters_err)
 		olog(LVL_WARNING, &in->obj, "could not load session counters: %s",
-		     store_errmsg(env->store));
+		     seed->counters_err);
+	for (size_t i = 0; i < seed->nlive; i++)
+		tracker_preload(in->tracker, seed->live[i].pid, seed->live[i].backend_start_us);
+	/* The stored pg_stat_database baseline: the sessions that began and
+	 * ended while the daemon was not running are missed sessions too. */
+	for (size_t i = 0; i < seed->ncounters; i++)
+		(void)tracker_count_db(in->tracker, seed->counters[i].datid,
+				       seed->counters[i].sessions, seed->counters[i].stats_reset,
+				       0, &changed);
 	/* The initial state, not a transition: spread a fleet's first
 	 * connections over a little time. */
 	in->state = INST_WAITING;

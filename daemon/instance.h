@@ -36,16 +36,15 @@ struct event_base;
 struct evdns_base;
 struct config;
 struct cluster_cfg;
-struct store;
 struct writer;
 struct instance;
+struct instance_seed;
 
 /* What all instances share; owned by the daemon. */
 struct poller_env {
 	struct event_base *base;
 	struct evdns_base *dns;
-	struct store *store;
-	struct writer *writer;
+	struct writer *writer;		/* the store is behind it (writer.h) */
 	const struct config *cfg;	/* current configuration */
 	const char *own_users;		/* the roles the daemon connects as, as
 					 * a PostgreSQL text[] literal */
@@ -56,12 +55,14 @@ struct poller_env {
 };
 
 /*
- * A new instance of cluster `c` at host:port, stored as row `id`. Starts
+ * A new instance of cluster `c` at host:port, stored as row `id`, its
+ * tracker preloaded from `seed` (read by the store thread). Starts
  * its first connection attempt right away (at a small random offset, so a
  * fleet does not connect all at once).
  */
 struct instance *instance_new(const struct poller_env *env, const struct cluster_cfg *c,
-			      const char *host, int port, int64_t id);
+			      const char *host, int port, int64_t id,
+			      const struct instance_seed *seed);
 void instance_free(struct instance *in);
 
 /* After a reload: the instance now belongs to cluster config `c` (same

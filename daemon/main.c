@@ -1,8 +1,10 @@
 /*
  * main.c: sslhistd, the sampling daemon. Parses the command line, loads
  * the configuration, opens the store and runs one event loop that drives
- * every instance's poller, the store writer, the alert hooks and the
- * housekeeping of janitor.h.
+ * every instance's poller, the alert hooks and the housekeeping of
+ * janitor.h. The store runs on a thread of its own behind the writer
+ * (writer.h): start-up registers the instances and recovers nothing yet
+ * on this thread, then hands the store over before the loop runs.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -33,6 +35,8 @@
 #define EXIT_CONFIG 78		/* sysexits.h EX_CONFIG */
 #define ONCE_TICK_MS 50
 #define ONCE_STORE_WAIT_MS 10000
+/* SIGTERM: the stop within 2 s includes the store's drain. */
+#define STOP_STORE_WAIT_MS 1200
 
 struct daemon {
 	const char *config_path;
@@ -189,7 +193,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload: some instances could not be registered; retrying at the next reload");
 	hooks_reconfigure(d->hooks, cfg);
 	janitor_reconfigure(d->janitor, cfg);
-	store_set_alerts(d->store, hooks_alert_mask(cfg));
+	writer_set_alerts(d->writer, hooks_alert_mask(cfg));
 	config_free(old);
 	log_infox("reloaded %s: %zu clusters", d->config_path, cfg->nclusters);
 	notify_ready();
@@ -287,15 +291,16 @@ setup_loop(struct daemon *d)
 static void
 teardown(struct daemon *d)
 {
-	size_t left;
+	bool store_free = true;
 
 	/* First, so no housekeeping runs on what goes next. */
 	janitor_free(d->janitor);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
-	if (d->writer && (left = writer_flush(d->writer)) > 0)
-		log_errorx("%zu poll results could not be stored before exit: %s", left,
-			   store_errmsg(d->store));
+	/* Running hooks' ends are requests the drain commits. */
+	hooks_stop(d->hooks);
+	if (d->writer && writer_stop(d->writer, STOP_STORE_WAIT_MS) < 0)
+		store_free = false;	/* the thread is still inside SQLite */
 	hooks_free(d->hooks);
 	writer_free(d->writer);
 	/* Cancelled DNS lookups call back from deferred callbacks: let them
@@ -313,7 +318,8 @@ teardown(struct daemon *d)
 		evdns_base_free(d->dns, 1);
 	if (d->base)
 		event_base_free(d->base);
-	store_close(d->store);
+	if (store_free)
+		store_close(d->store);
 	config_free(d->cfg);
 	free(d->own_users);
 	libevent_global_shutdown();
@@ -358,15 +364,17 @@ main(int argc, char **argv)
 		goto out;
 	}
 	d.writer = writer_new(d.base, d.store, on_stored, &d);
-	d.hooks = hooks_new(d.base, d.store, d.cfg);
+	d.hooks = d.writer ? hooks_new(d.base, d.writer, d.cfg) : NULL;
 	d.own_users = instance_own_users(d.cfg);
-	d.env = (struct poller_env){ .base = d.base, .dns = d.dns, .store = d.store,
+	d.env = (struct poller_env){ .base = d.base, .dns = d.dns,
 		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
 	if (d.fleet)
-		d.janitor = janitor_new(d.base, d.store, d.writer, d.fleet, d.cfg);
+		d.janitor = janitor_new(d.base, d.writer, d.fleet, d.cfg);
+	/* Registering is synchronous here (no thread yet): a registry that
+	 * cannot be written fails the start. Then the store is the thread's. */
 	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor ||
-	    fleet_apply(d.fleet, NULL) < 0) {
+	    fleet_apply(d.fleet, NULL) < 0 || writer_start(d.writer) < 0) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
 		d.exit_code = 1;
 		goto out;
