@@ -568,7 +568,10 @@ pass_done(struct sq_req *req)
 		store_failed(h, p->err);
 		schedule(h, STORE_RETRY_MS);
 	} else {
-		store_works(h);
+		/* Reads work on a locked or read-only file: only a write says
+		 * the store works again. */
+		if (p->nclaimed > 0 || p->swept > 0 || p->recovered > 0)
+			store_works(h);
 		if (more)
 			schedule(h, 0);
 		else if ((long)h->nrunning < h->cfg->hook_max_running && h->next_due >= 0)
