@@ -36,8 +36,8 @@ struct reg_req;
 
 struct fleet {
 	struct poller_env *env;
-	struct reg_req *pending;	/* registrations of new instances in flight */
-	size_t npending;
+	struct reg_req *pending;	/* registrations in flight */
+	size_t npending;		/* of them, of new instances */
 	bool retire_wanted;		/* a sweep waits for them */
 	bool reg_failed;		/* a registration failed (fleet_apply's result) */
 	void (*finished)(void *arg, bool all_ok);
@@ -145,7 +145,7 @@ find_member(struct fleet *f, const char *cluster, const char *host, int port)
 
 struct reg_req {
 	struct sq_req base;
-	struct reg_req *prev, *next;	/* f->pending, when seed_wanted */
+	struct reg_req *prev, *next;	/* f->pending */
 	struct fleet *f;		/* NULL: the fleet is gone */
 	char *cluster, *host, *role;
 	int port;
@@ -194,7 +194,7 @@ static struct reg_req *
 find_pending(struct fleet *f, const char *cluster, const char *host, int port)
 {
 	for (struct reg_req *r = f->pending; r; r = r->next) {
-		if (r->port == port && strcmp(r->host, host) == 0 &&
+		if (r->seed_wanted && r->port == port && strcmp(r->host, host) == 0 &&
 		    strcmp(r->cluster, cluster) == 0)
 			return r;
 	}
@@ -252,15 +252,14 @@ reg_done(struct sq_req *req)
 		reg_free(r);
 		return;
 	}
-	if (r->seed_wanted) {
-		if (r->prev)
-			r->prev->next = r->next;
-		else
-			f->pending = r->next;
-		if (r->next)
-			r->next->prev = r->prev;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		f->pending = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	if (r->seed_wanted)
 		f->npending--;
-	}
 	if (r->id < 0) {
 		log_errorx("%s/%s:%d: could not register the instance in the store: %s", r->cluster,
 			   r->host, r->port, r->err);
@@ -302,11 +301,11 @@ add_instance(struct fleet *f, const struct cluster_cfg *c, const char *host, int
 	r->f = f;
 	r->port = port;
 	r->seed_wanted = m == NULL;
+	r->next = f->pending;
+	if (f->pending)
+		f->pending->prev = r;
+	f->pending = r;
 	if (r->seed_wanted) {
-		r->next = f->pending;
-		if (f->pending)
-			f->pending->prev = r;
-		f->pending = r;
 		f->npending++;
 		if (f->env->once)
 			f->once_pending++;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -57,6 +58,7 @@ struct daemon {
 	bool once_polled, once_ok;
 	int64_t once_deadline_ms;
 	int exit_code;
+	bool store_stuck;	/* the store thread did not end at the stop */
 };
 
 static void
@@ -297,10 +299,13 @@ teardown(struct daemon *d)
 	janitor_free(d->janitor);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
+	d->fleet = NULL;	/* a watchdog tick in the last loop pass reads it */
 	/* Running hooks' ends are requests the drain commits. */
 	hooks_stop(d->hooks);
-	if (d->writer && writer_stop(d->writer, STOP_STORE_WAIT_MS) < 0)
+	if (d->writer && writer_stop(d->writer, STOP_STORE_WAIT_MS) < 0) {
 		store_free = false;	/* the thread is still inside SQLite */
+		d->store_stuck = true;
+	}
 	hooks_free(d->hooks);
 	writer_free(d->writer);
 	/* Cancelled DNS lookups call back from deferred callbacks: let them
@@ -394,5 +399,12 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 out:
 	teardown(&d);
+	if (d.store_stuck) {
+		/* No exit handlers (OpenSSL's, libc's): the store thread would
+		 * run on into freed state when its write returns. The kernel ends
+		 * it when the write returns (a frozen file system: at the thaw). */
+		fflush(NULL);
+		_exit(d.exit_code);
+	}
 	return d.exit_code;
 }

@@ -324,6 +324,7 @@ writer_stop(struct writer *w, int64_t wait_ms)
 		int64_t busy = w->busy_since ? mono_ms() - w->busy_since : 0;
 
 		pthread_mutex_unlock(&w->mu);
+		event_del(w->ev_reply);	/* no reply runs after this */
 		log_errorx("the store did not finish within %lld ms (inside %s for %lld ms: a frozen "
 			   "or hung file system?); exiting without it: %zu poll results not stored, "
 			   "the last transaction is rolled back by SQLite at the next start",
