@@ -336,6 +336,11 @@ writer_stop(struct writer *w, int64_t wait_ms)
 	pthread_join(w->thread, NULL);
 	w->joined = true;
 	deliver(w);
+	/* bench/scale_bench.py reads this line. */
+	log_infox("store thread: %llu records in %llu transactions, %llu requests, "
+		  "%llu failed commits", (unsigned long long)w->stats.records,
+		  (unsigned long long)w->stats.transactions,
+		  (unsigned long long)w->stats.requests, (unsigned long long)w->stats.failures);
 	if (left > 0)
 		log_errorx("%zu poll results could not be stored before exit: %s", left, w->err);
 	return 0;
