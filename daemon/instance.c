@@ -97,11 +97,35 @@ jitter_uniform(void)
 	return (double)((s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
+/*
+ * Timers are rounded up to a shared tick of the loop's clock, so polls
+ * that fall due close together share one wake-up of the loop (and their
+ * results, arriving together, one more) instead of one each. Each
+ * instance keeps its own jittered schedule: the tick adds less than
+ * 8 ms (TICK_US), far inside any jitter. libevent adds a delay to its cached
+ * time (the start of this loop pass), so the tick is taken from that.
+ */
+#define TICK_US 8000
+
 static void
 arm(struct instance *in, int64_t ms)
 {
-	in->timer_due_mono = mono_ms() + (ms > 0 ? ms : 0);
-	timer_add_ms(in->timer, ms);
+	struct timeval tv;
+	int64_t now, due;
+
+	if (ms < 0)
+		ms = 0;
+	if (ms == 0 || event_base_gettimeofday_cached(in->env->base, &tv) != 0) {
+		in->timer_due_mono = mono_ms() + ms;
+		timer_add_ms(in->timer, ms);
+		return;
+	}
+	now = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	due = (now + ms * 1000 + TICK_US - 1) / TICK_US * TICK_US;
+	in->timer_due_mono = mono_ms() + (due - now + 999) / 1000;
+	tv.tv_sec = (time_t)((due - now) / 1000000);
+	tv.tv_usec = (suseconds_t)((due - now) % 1000000);
+	event_add(in->timer, &tv);
 }
 
 struct instance *

@@ -322,13 +322,14 @@ writer_stop(struct writer *w, int64_t wait_ms)
 	left = w->nrec;
 	if (!exited) {
 		int64_t busy = w->busy_since ? mono_ms() - w->busy_since : 0;
+		const char *what = w->busy_what ? w->busy_what : "a store call";
 
 		pthread_mutex_unlock(&w->mu);
 		event_del(w->ev_reply);	/* no reply runs after this */
 		log_errorx("the store did not finish within %lld ms (inside %s for %lld ms: a frozen "
 			   "or hung file system?); exiting without it: %zu poll results not stored, "
 			   "the last transaction is rolled back by SQLite at the next start",
-			   (long long)wait_ms, w->busy_what ? w->busy_what : "a store call",
+			   (long long)wait_ms, what,
 			   (long long)busy, w->queued);
 		return -1;
 	}
