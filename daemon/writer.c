@@ -326,6 +326,7 @@ writer_stop(struct writer *w, int64_t wait_ms)
 
 		pthread_mutex_unlock(&w->mu);
 		event_del(w->ev_reply);	/* no reply runs after this */
+		pthread_detach(w->thread);	/* left to end with the process */
 		log_errorx("the store did not finish within %lld ms (inside %s for %lld ms: a frozen "
 			   "or hung file system?); exiting without it: %zu poll results not stored, "
 			   "the last transaction is rolled back by SQLite at the next start",
