@@ -49,11 +49,14 @@
 #define OWN \
 	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
 	"AND (u.rolname = CURRENT_USER OR u.rolname = ANY ($1::text[]))))"
-/* The same without the join, for the rows of kind 'o'. */
+/* The same without the join, for the rows of kind 'o': the roles' oids
+ * are one uncorrelated subquery (an InitPlan, run once per poll), not a
+ * lookup in pg_roles (a view over two catalogs) per row. With many daemon
+ * connections to a server (a cluster per database) those are most rows. */
 #define OWN_OLD \
 	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
-	"AND (SELECT r.rolname = CURRENT_USER OR r.rolname = ANY ($1::text[]) " \
-	"FROM pg_catalog.pg_roles r WHERE r.oid = a.usesysid)))"
+	"AND a.usesysid = ANY (ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r " \
+	"WHERE r.rolname = CURRENT_USER OR r.rolname = ANY ($1::text[])))))"
 #define FULL \
 	"SELECT 'a'::text, a.pid, a.backend_start, d.datname, u.rolname, " \
 	"a.application_name, pg_catalog.host(a.client_addr), a.client_hostname, " \
