@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <event2/event.h>
 
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "pgconn.h"
 #include "pollrec.h"
+#include "schedule.h"
 #include "statquery.h"
 #include "tracker.h"
 #include "writer.h"
@@ -83,60 +83,28 @@ static void transition(struct instance *in, enum instance_state to);
 
 static const struct pgconn_ops ops = { on_connected, on_result, on_failed };
 
-double
-jitter_uniform(void)
-{
-	static uint64_t s;
-
-	if (s == 0 && (getrandom(&s, sizeof(s), 0) != sizeof(s) || s == 0))
-		s = (uint64_t)mono_ms() | 1;
-	/* xorshift64*: plenty for spreading timers. */
-	s ^= s >> 12;
-	s ^= s << 25;
-	s ^= s >> 27;
-	return (double)((s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
-/*
- * Timers are rounded up to a shared tick of the loop's clock, so polls
- * that fall due close together share one wake-up of the loop (and their
- * results, arriving together, share the next) instead of one each: a
- * wake-up that sleeps is a context switch, the largest cost of an idle
- * poll (perf: 21 % of the daemon's samples at 48 instances at 1 s). The
- * poll timer's tick is up to a quarter of its jitter window (poll_tick_us),
- * and the jitter is drawn from a window shorter by the tick, so each
- * instance keeps its own jittered schedule within `jitter`; other timers
- * use DEFAULT_TICK_US. libevent adds a delay to its cached time (the start
- * of this loop pass), so the tick is taken from that.
- */
-#define DEFAULT_TICK_US 8000
-#define MAX_TICK_US 50000
-
+/* Timers on a shared tick of libevent's cached time (schedule.h). */
 static void
 arm_tick(struct instance *in, int64_t ms, int64_t tick_us)
 {
-	struct timeval tv;
-	int64_t now, due;
+	struct timeval tv = { 0, 0 };
+	int64_t delay_us;
 
 	if (ms < 0)
 		ms = 0;
-	if (ms == 0 || tick_us <= 0 || event_base_gettimeofday_cached(in->env->base, &tv) != 0) {
-		in->timer_due_mono = mono_ms() + ms;
-		timer_add_ms(in->timer, ms);
-		return;
-	}
-	now = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-	due = (now + ms * 1000 + tick_us - 1) / tick_us * tick_us;
-	in->timer_due_mono = mono_ms() + (due - now + 999) / 1000;
-	tv.tv_sec = (time_t)((due - now) / 1000000);
-	tv.tv_usec = (suseconds_t)((due - now) % 1000000);
+	if (ms == 0 || event_base_gettimeofday_cached(in->env->base, &tv) != 0)
+		tick_us = 0;
+	delay_us = sched_round_us((int64_t)tv.tv_sec * 1000000 + tv.tv_usec, ms, tick_us);
+	in->timer_due_mono = mono_ms() + (delay_us + 999) / 1000;
+	tv.tv_sec = (time_t)(delay_us / 1000000);
+	tv.tv_usec = (suseconds_t)(delay_us % 1000000);
 	event_add(in->timer, &tv);
 }
 
 static void
 arm(struct instance *in, int64_t ms)
 {
-	arm_tick(in, ms, DEFAULT_TICK_US);
+	arm_tick(in, ms, SCHED_DEFAULT_TICK_US);
 }
 
 struct instance *
@@ -234,26 +202,13 @@ instance_overdue_ms(const struct instance *in, int64_t now_ms)
 /* ---- the schedule ---- */
 
 /* The next poll: interval after the last one started, +- jitter. */
-/* A quarter of the jitter window (interval x jitter x 2), at most 50 ms. */
-static int64_t
-poll_tick_us(const struct instance *in)
-{
-	double window_us = 2 * in->env->cfg->jitter * (double)in->cluster->interval_ms * 1000;
-	int64_t t = (int64_t)(window_us / 4);
-
-	return t > MAX_TICK_US ? MAX_TICK_US : t;
-}
-
 /* Within interval x (1 +- jitter), less the tick arm_tick may add. */
 static int64_t
 poll_delay(const struct instance *in)
 {
-	double span = 2 * in->env->cfg->jitter * (double)in->cluster->interval_ms;
-	double lo = (double)in->cluster->interval_ms * (1 - in->env->cfg->jitter);
-	double tick_ms = (double)poll_tick_us(in) / 1000;
-	int64_t delay = (int64_t)(lo + jitter_uniform() * (span - tick_ms));
-
-	return in->poll_started_mono + delay - mono_ms();
+	return in->poll_started_mono - mono_ms() +
+	       sched_poll_delay_ms(in->cluster->interval_ms, in->env->cfg->jitter,
+				   jitter_uniform());
 }
 
 /* Exponential in the failures in a row, capped, with "equal jitter":
@@ -323,7 +278,8 @@ enter(struct instance *in, enum instance_state st)
 		start_poll(in);
 		break;
 	case INST_IDLE:
-		arm_tick(in, poll_delay(in), poll_tick_us(in));
+		arm_tick(in, poll_delay(in),
+			 sched_poll_tick_us(in->cluster->interval_ms, in->env->cfg->jitter));
 		break;
 	case INST_DONE:
 		drop_connection(in);

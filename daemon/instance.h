@@ -90,7 +90,6 @@ int64_t instance_overdue_ms(const struct instance *in, int64_t now_ms);
 /* The `user` of every cluster as a text[] literal (own_users); malloc'd. */
 char *instance_own_users(const struct config *cfg);
 
-/* Random numbers for jitter (not for secrets). */
-double jitter_uniform(void);	/* [0, 1) */
+/* jitter_uniform(): schedule.h. */
 
 #endif
