@@ -23,6 +23,11 @@ TLS = [("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256)] * 14 + \
 NOW = int(time.time())
 
 
+# Named columns: later schemas add columns to coverage (005: fast_polls).
+COVERAGE_INSERT = ("INSERT INTO coverage (instance_id, hour, polls, failed_polls, largest_gap_ms,"
+                   " sessions, single_poll_sessions, missed_sessions) VALUES (?,?,?,?,?,?,?,?)")
+
+
 def schema(db):
     files = sorted(glob.glob(os.path.join(SQL_DIR, "[0-9][0-9][0-9]_*.sql")))
     for f in files:
@@ -85,6 +90,11 @@ def flush_clients(db, batch):
     batch.clear()
 
 
+# Named columns: later migrations add columns (sql/005: fast_polls) with defaults.
+COVERAGE_INSERT = ("INSERT INTO coverage (instance_id, hour, polls, failed_polls, largest_gap_ms,"
+                   " sessions, single_poll_sessions, missed_sessions) VALUES (?,?,?,?,?,?,?,?)")
+
+
 def coverage(db, n_inst, hours, rng):
     first_hour = (NOW // 3600 - hours) * 3600
     rows = []
@@ -94,9 +104,9 @@ def coverage(db, n_inst, hours, rng):
                          30000 + rng.randrange(5000) + (200000 if rng.random() < 0.001 else 0),
                          rng.randrange(20), rng.randrange(5), rng.randrange(3)))
         if len(rows) >= 50000:
-            db.executemany("INSERT INTO coverage VALUES (?,?,?,?,?,?,?,?)", rows)
+            db.executemany(COVERAGE_INSERT, rows)
             rows.clear()
-    db.executemany("INSERT INTO coverage VALUES (?,?,?,?,?,?,?,?)", rows)
+    db.executemany(COVERAGE_INSERT, rows)
 
 
 def alerts(db, n_clients, rng):

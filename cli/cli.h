@@ -23,7 +23,9 @@ struct bval;
 struct config;
 
 struct cli {
-	const char *db_opt;		/* --db */
+	const char *db_opt;		/* the first --db */
+	const char **dbs;		/* every --db, in order */
+	size_t ndbs;
 	const char *config_path;	/* -c, else the default */
 	bool config_given;		/* -c was written */
 	struct config *cfg;		/* loaded on demand; may stay NULL */
@@ -44,7 +46,8 @@ int cli_bad_option(const char *cmd, int ch, int argc, char **argv);
 /* Loads CONFIG if readable (docs/CONTRACT.md section 4); false after an error was printed. */
 bool cli_load_config(struct cli *c);
 /* Resolves and opens the database in `mode`; NULL after an error was
- * printed. *path (path may be NULL) gets the path opened, to be freed. */
+ * printed. With several --db (HISTDB_RO only) the connection reads them as
+ * one history (lib/histmerge.h). *path (path may be NULL) gets the path opened, to be freed. */
 sqlite3 *cli_open(struct cli *c, enum histdb_mode mode, char **path);
 /* What most commands want: the database for reading. */
 static inline sqlite3 *
@@ -91,5 +94,7 @@ int cmd_instances(struct cli *c, int argc, char **argv);
 int cmd_report(struct cli *c, int argc, char **argv);
 int cmd_alerts(struct cli *c, int argc, char **argv);
 int cmd_prune(struct cli *c, int argc, char **argv);
+int cmd_snapshot(struct cli *c, int argc, char **argv);
+int cmd_import_log(struct cli *c, int argc, char **argv);
 
 #endif

@@ -25,7 +25,8 @@ static const char usage_text[] =
 	"\n"
 	"Lists every distinct client seen: cluster, instance, database, user,\n"
 	"application, address, SSL, TLS version, cipher, certificate DNs, the driver\n"
-	"guessed from the application name, first and last seen, sessions, samples.\n"
+	"guessed from the application name, first and last seen, sessions, samples,\n"
+	"logged sessions (those a server log showed) and seen by (poll, log, poll+log).\n"
 	"\n"
 	"  --since WHEN     only clients seen since WHEN: a duration back from now\n"
 	"                   (7d, 12h) or a date or time (2026-11-01, RFC 3339)\n"
@@ -38,7 +39,7 @@ static const char usage_text[] =
 enum {
 	Q_ID, Q_STORED_SEEN, Q_DATABASE, Q_USER, Q_APPLICATION, Q_ADDR, Q_HOSTNAME, Q_SSL,
 	Q_TLS, Q_CIPHER, Q_BITS, Q_CLIENT_DN, Q_ISSUER_DN, Q_FIRST_SEEN, Q_SESSIONS, Q_SAMPLES,
-	Q_LAST_SEEN,
+	Q_LAST_SEEN, Q_VIA, Q_POOLER_SERVER, Q_LOGGED,
 };
 
 /*
@@ -52,6 +53,7 @@ static const char batch_sql[] =
 	"SELECT c.id, c.last_seen, c.database, c.user, c.application, c.client_addr,"
 	" c.client_hostname, c.ssl, c.tls_version, c.cipher, c.bits, c.client_dn, c.issuer_dn,"
 	" c.first_seen, c.sessions, " LIVE_SAMPLES("c", "i") ", " LIVE_DERIVED_SEEN("c", "i")
+	", i.pooler, c.pooler_server, c.logged_sessions"
 	" FROM client_data c JOIN instance i ON i.id = c.instance_id"
 	" WHERE c.instance_id = ?1 AND (c.last_seen, c.id) > (?2, ?3)"
 	" AND " LIVE_SEEN_SINCE("c", "i", "?4")
@@ -78,6 +80,9 @@ static const struct col cols[] = {
 	{ "last_seen", "LAST SEEN", COL_TIME, 0, 0 },
 	{ "sessions", "SESSIONS", COL_INT, 0, 0 },
 	{ "samples", "SAMPLES", COL_INT, COL_NO_TABLE, 0 },
+	{ "logged_sessions", "LOGGED", COL_INT, COL_NO_TABLE, 0 },
+	{ "seen_by", "SEEN BY", COL_STR, 0, 8 },
+	{ "via", "VIA", COL_STR, 0, 16 },
 };
 #define NCOLS (sizeof(cols) / sizeof(cols[0]))
 
@@ -165,6 +170,9 @@ fill_client(const struct clients_src *s, struct clientjson *c)
 	c->last_seen = batch_int(b, r, Q_LAST_SEEN);
 	c->sessions = batch_int(b, r, Q_SESSIONS);
 	c->samples = batch_int(b, r, Q_SAMPLES);
+	c->via = batch_text(b, r, Q_VIA);
+	c->pooler_server = batch_text(b, r, Q_POOLER_SERVER);
+	c->logged_sessions = batch_int(b, r, Q_LOGGED);
 }
 
 /* The table's and CSV's cells (cols[]) of a client. */
@@ -187,11 +195,14 @@ client_cells(const struct clientjson *c, struct cell *cell)
 		cell_int(&cell[10], c->bits);
 	cell_str(&cell[11], c->client_dn);
 	cell_str(&cell[12], c->issuer_dn);
-	cell_str(&cell[13], driver_guess(c->application));
+	cell_str(&cell[13], c->pooler_server ? "pgbouncer" : driver_guess(c->application));
 	cell_int(&cell[14], c->first_seen);
 	cell_int(&cell[15], c->last_seen);
 	cell_int(&cell[16], c->sessions);
 	cell_int(&cell[17], c->samples);
+	cell_int(&cell[18], c->logged_sessions);
+	cell_str(&cell[19], clientjson_seen_by(c->samples, c->logged_sessions));
+	cell_str(&cell[20], c->via);
 }
 
 /* The next client: 1 (in *c, valid until the next call), 0 no more, -1

@@ -29,7 +29,7 @@ enum {
 	Q_CLUSTER, Q_HOST, Q_PORT, Q_ROLE, Q_STATE, Q_LAST_SUCCESS, Q_LAST_ERROR,
 	Q_LAST_ERROR_AT, Q_FAILURES, Q_VERSION, Q_SSL, Q_FORCE_SSL, Q_ALL_SESSIONS,
 	Q_SUBJECT, Q_ISSUER, Q_NOT_BEFORE, Q_NOT_AFTER, Q_SHA256, Q_COV_SINCE, Q_POLLS,
-	Q_FAILED, Q_GAP_MS,
+	Q_FAILED, Q_GAP_MS, Q_POOLER,
 };
 
 static const char batch_sql[] =
@@ -44,7 +44,7 @@ static const char batch_sql[] =
 	"  i.server_version, i.ssl_enabled, i.force_ssl, i.can_see_all_sessions,"
 	"  i.cert_subject, i.cert_issuer, i.cert_not_before, i.cert_not_after, i.cert_sha256,"
 	"  min(v.hour), coalesce(sum(v.polls), 0), coalesce(sum(v.failed_polls), 0),"
-	"  coalesce(max(v.largest_gap_ms), 0)"
+	"  coalesce(max(v.largest_gap_ms), 0), i.pooler"
 	" FROM b JOIN instance i ON i.id = b.id"
 	" LEFT JOIN coverage v ON v.instance_id = i.id"
 	" GROUP BY i.id ORDER BY i.cluster, i.host, i.port";
@@ -74,8 +74,18 @@ static const struct col cols[] = {
 	{ "coverage.polls", "POLLS", COL_INT, 0, 0 },
 	{ "coverage.failed_polls", "FAILED", COL_INT, 0, 0 },
 	{ "coverage.largest_gap_s", "MAX GAP S", COL_SECONDS, 0, 0 },
+	/* A [pooler]'s row (sql/006_pooler.sql): its name; null for an instance. */
+	{ "pooler", "POOLER", COL_STR, COL_NO_TABLE, 0 },
+	/* only with several --db: the files that recorded the instance; last,
+	 * so that one --db leaves it out (NCOLS - 1) */
+	{ "sources", "SOURCES", COL_LIST, COL_NO_TABLE, 0 },
 };
 #define NCOLS (sizeof(cols) / sizeof(cols[0]))
+
+/* The files of the merged history (lib/histmerge.h) with bit k of
+ * temp.instance.source_mask set for file k. */
+static const char sources_sql[] =
+	"SELECT source_mask FROM temp.instance WHERE cluster = ?1 AND host = ?2 AND port = ?3";
 
 struct instances_src {
 	sqlite3 *db;
@@ -88,7 +98,40 @@ struct instances_src {
 	char *cur_cluster, *cur_host;
 	int64_t cur_port;
 	char name[1100], ca[1024];
+	const struct cli *cli;
+	sqlite3_stmt *sources;	/* several --db only */
+	char *list;
 };
+
+/* The '\n'-joined paths of the files that recorded the current row. */
+static const char *
+row_sources(struct instances_src *s)
+{
+	const struct batch *b = &s->b;
+	int64_t mask = 0;
+	size_t len = 0;
+
+	sqlite3_bind_text(s->sources, 1, batch_text(b, s->row, Q_CLUSTER), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->sources, 2, batch_text(b, s->row, Q_HOST), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->sources, 3, batch_int(b, s->row, Q_PORT));
+	if (sqlite3_step(s->sources) == SQLITE_ROW)
+		mask = sqlite3_column_int64(s->sources, 0);
+	sqlite3_reset(s->sources);
+	free(s->list);
+	for (size_t k = 0; k < s->cli->ndbs; k++)
+		len += strlen(s->cli->dbs[k]) + 1;
+	if ((s->list = malloc(len + 1)) == NULL)
+		return NULL;
+	s->list[0] = '\0';
+	for (size_t k = 0; k < s->cli->ndbs && k < 63; k++) {
+		if (!(mask & ((int64_t)1 << k)))
+			continue;
+		if (s->list[0] != '\0')
+			strcat(s->list, "\n");
+		strcat(s->list, s->cli->dbs[k]);
+	}
+	return s->list;
+}
 
 static int
 fetch(struct instances_src *s, char *err, size_t errlen)
@@ -158,6 +201,9 @@ fill_cells(struct instances_src *s, struct cell *c)
 	cell_int(&c[22], batch_int(b, r, Q_FAILED));
 	c[23].null = false;
 	c[23].d = (double)batch_int(b, r, Q_GAP_MS) / 1000.0;
+	cell_str(&c[24], batch_text(b, r, Q_POOLER));
+	if (s->sources != NULL)
+		cell_str(&c[25], row_sources(s));
 }
 
 static int
@@ -200,19 +246,25 @@ list_instances(struct cli *c, const char *cluster, enum out_format fmt)
 
 	memset(&s, 0, sizeof(s));
 	s.cluster = cluster;
+	s.cli = c;
 	batch_init(&s.b);
 	if ((s.db = cli_open_ro(c)) == NULL)
 		return EXIT_ERROR;
-	if (sqlite3_prepare_v2(s.db, batch_sql, -1, &s.st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s.db, batch_sql, -1, &s.st, NULL) != SQLITE_OK ||
+	    (c->ndbs > 1 &&
+	     sqlite3_prepare_v2(s.db, sources_sql, -1, &s.sources, NULL) != SQLITE_OK)) {
 		cli_error("reading instances: %s", sqlite3_errmsg(s.db));
 		goto done;
 	}
-	if (out_rows(stdout, fmt, cols, NCOLS, &src, err, sizeof(err)) < 0)
+	if (out_rows(stdout, fmt, cols, c->ndbs > 1 ? NCOLS : NCOLS - 1, &src, err,
+		     sizeof(err)) < 0)
 		cli_error("%s", err);
 	else
 		rc = EXIT_DONE;
 done:
 	sqlite3_finalize(s.st);
+	sqlite3_finalize(s.sources);
+	free(s.list);
 	batch_free(&s.b);
 	free(s.cur_cluster);
 	free(s.cur_host);

@@ -49,6 +49,7 @@ static const char usage_text[] =
 /* Children first; the last statement's changes are the clients deleted. */
 static const char *const delete_sql[] = {
 	"DELETE FROM live_session WHERE client_id IN " OLD_CLIENTS,
+	"DELETE FROM session_seen WHERE client_id IN " OLD_CLIENTS,
 	"DELETE FROM alert_attempt WHERE alert_id IN (SELECT id FROM alert"
 	" WHERE client_id IN " OLD_CLIENTS ")",
 	"DELETE FROM alert WHERE client_id IN " OLD_CLIENTS,

@@ -11,21 +11,27 @@
 
 #include "cli.h"
 #include "findings.h"
+#include "parse.h"
 #include "report.h"
+#include "verdict.h"
 
 static const char usage_text[] =
 	"usage: sslhist report [--since WHEN] [--cluster NAME] [--format table|json]\n"
-	"                      [--fail-on-non-ssl]\n"
+	"                      [--fail-on-non-ssl] [--min-history DURATION]\n"
 	"\n"
-	"Per cluster: instances, clients by SSL and TLS version, the server CAs and\n"
-	"certificate expiry, rds.force_ssl, the coverage of the history, and findings,\n"
-	"most severe first: what breaks on a CA rotation or with rds.force_ssl=1.\n"
+	"Per cluster: a verdict (force_ssl=safe|unsafe|unknown, rotation=ready|action|\n"
+	"unknown, with the reasons), instances, clients by SSL and TLS version, the\n"
+	"server CAs and certificate expiry, rds.force_ssl, the coverage of the history,\n"
+	"and findings, most severe first: what breaks on a CA rotation or with\n"
+	"rds.force_ssl=1.\n"
 	"\n"
 	"  --since WHEN       only clients seen since WHEN: a duration back from now\n"
 	"                     (7d) or a date or time (2026-11-01, RFC 3339)\n"
 	"  --cluster NAME     only this cluster\n"
 	"  --format F         table (default) or json\n"
-	"  --fail-on-non-ssl  exit 3 when a non-SSL client was seen (in the window)\n";
+	"  --fail-on-non-ssl  exit 3 when a non-SSL client was seen (in the window)\n"
+	"  --min-history D    the verdict stays unknown for an instance with less\n"
+	"                     history than D (default 1d): a weekly job needs 7d\n";
 
 struct ropts {
 	struct report_query q;
@@ -60,9 +66,17 @@ report_cluster(struct rctx *x, const struct rcluster *c, int64_t now)
 {
 	struct fsink sink = { x, sink_finding, sink_clients, false };
 	struct fresult r = { NULL, 0, 0 };
+	struct verdict_input vi = { c, now, x->rep.q->since, verdict_unnamed_missed(c),
+				    x->rep.q->min_history_s };
+	struct verdict vd;
 	int rc;
 
-	rout_cluster(&x->out, c);
+	if (verdict_eval(&vi, &vd) < 0) {
+		cli_error("%s: out of memory", c->name);
+		return -1;
+	}
+	rout_cluster(&x->out, c, &vd);
+	verdict_free(&vd);
 	if (findings_eval(c, now, &r) < 0) {
 		cli_error("%s: out of memory", c->name);
 		return -1;
@@ -120,6 +134,7 @@ cmd_report(struct cli *c, int argc, char **argv)
 		{ "cluster", required_argument, NULL, 'C' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "fail-on-non-ssl", no_argument, NULL, 'F' },
+		{ "min-history", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -144,6 +159,16 @@ cmd_report(struct cli *c, int argc, char **argv)
 		case 'F':
 			o.fail_on_non_ssl = true;
 			break;
+		case 'm': {
+			int64_t ms;
+			const char *e = parse_duration_ms(optarg, &ms);
+
+			if (e != NULL || ms < 1000)
+				return cli_usage_error("report", "--min-history '%s': %s", optarg,
+						       e ? e : "at least 1s");
+			o.q.min_history_s = ms / 1000;
+			break;
+		}
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_DONE;

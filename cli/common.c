@@ -10,6 +10,7 @@
 #include "ident.h"
 #include "config.h"
 #include "histdb.h"
+#include "histmerge.h"
 #include "parse.h"
 
 /*
@@ -62,7 +63,16 @@ cli_open(struct cli *c, enum histdb_mode mode, char **pathp)
 		cli_error("out of memory");
 		return NULL;
 	}
+	if (c->ndbs > 1 && mode != HISTDB_RO) {
+		cli_error("several --db: only reading commands merge histories");
+		free(path);
+		return NULL;
+	}
 	db = histdb_open(path, mode, NULL, err, sizeof(err));
+	if (db != NULL && c->ndbs > 1 && histmerge_open(db, c->dbs, c->ndbs, err, sizeof(err)) < 0) {
+		sqlite3_close(db);
+		db = NULL;
+	}
 	if (db == NULL)
 		cli_error("%s", err);
 	if (db != NULL && pathp != NULL)

@@ -52,7 +52,29 @@ struct frule {
 static bool
 non_ssl_clients(const struct fview *v)
 {
-	return INST(v)->non_ssl > 0;
+	return INST(v)->pooler == NULL && INST(v)->non_ssl > 0;
+}
+
+/* A pooler's client leg: rds.force_ssl does not reach it. */
+static bool
+pooler_plain_clients(const struct fview *v)
+{
+	return INST(v)->pooler != NULL && INST(v)->non_ssl > 0;
+}
+
+static bool
+pooler_servers(const struct fview *v)
+{
+	return !INST(v)->retired && INST(v)->pooler != NULL && INST(v)->pooler_servers > 0;
+}
+
+static bool
+pooler_client_tls(const struct fview *v)
+{
+	const char *m = INST(v)->pooler_client_tls;
+
+	return !INST(v)->retired && INST(v)->pooler != NULL && m != NULL &&
+	       (strcmp(m, "disable") == 0 || strcmp(m, "allow") == 0 || strcmp(m, "prefer") == 0);
 }
 
 static bool
@@ -318,11 +340,42 @@ say_retired(FILE *f, const struct fview *v)
 		n == 1 ? " is" : "s are");
 }
 
+static void
+say_pooler_trust_store(FILE *f, const struct fview *v)
+{
+	const struct rinst *in = INST(v);
+	const char *mode = in->pooler_server_tls ? in->pooler_server_tls : "unknown";
+
+	fprintf(f, "%s: %lld server connection%s to the cluster (recorded as the pooler, "
+		"driver pgbouncer), server_tls_sslmode %s", in->name,
+		(long long)in->pooler_servers, plural(in->pooler_servers), mode);
+	if (strcmp(mode, "verify-ca") == 0 || strcmp(mode, "verify-full") == 0)
+		fprintf(f, ": they verify the server with the pooler's trust store: put the new CA "
+			"in its server_tls_ca_file (%s) before the rotation; the applications "
+			"behind it verify only the pooler", in->pooler_ca_file && *in->pooler_ca_file ?
+			in->pooler_ca_file : "not set: the system's CAs");
+	else
+		fprintf(f, ": they do not verify the server certificate, so a CA rotation does not "
+			"break them (set verify-full and server_tls_ca_file to be safe from a "
+			"man in the middle)");
+}
+
+static void
+say_pooler_client_tls(FILE *f, const struct fview *v)
+{
+	fprintf(f, "%s: client_tls_sslmode = %s lets applications connect to it in plain "
+		"text, whatever rds.force_ssl says", INST(v)->name, INST(v)->pooler_client_tls);
+}
+
 /* ---- the rules ---- */
 
 static const struct frule rules[FR_COUNT] = {
 	[FR_NON_SSL_CLIENT] = { "non_ssl_client", SEV_CRITICAL, FS_CLIENTS, non_ssl_clients,
 		NULL, "it breaks when rds.force_ssl=1", RC_NON_SSL, "non-SSL" },
+	[FR_POOLER_PLAIN_CLIENT] = { "pooler_plain_client", SEV_CRITICAL, FS_CLIENTS,
+		pooler_plain_clients, NULL, "its leg to the pooler is plain text, which "
+		"rds.force_ssl does not reach: set the pooler's client_tls_sslmode to require "
+		"(with client_tls_cert_file) and the application's sslmode", RC_NON_SSL, "non-SSL" },
 	[FR_OLD_CA] = { "old_ca", SEV_CRITICAL, FS_INSTANCE, old_ca, say_old_ca,
 		"rotate it to rds-ca-rsa2048-g1 (or another G1 CA)", 0, NULL },
 	[FR_CERT_EXPIRY] = { "cert_expiry", SEV_CRITICAL, FS_INSTANCE, cert_soon, say_cert_soon,
@@ -331,6 +384,10 @@ static const struct frule rules[FR_COUNT] = {
 		say_hidden_sessions, "grant it pg_monitor (or pg_read_all_stats)", 0, NULL },
 	[FR_WEAK_TLS_CLIENT] = { "weak_tls_client", SEV_WARNING, FS_CLIENTS, weak_tls_clients,
 		NULL, "it breaks once TLS 1.2 is the minimum", RC_WEAK_TLS, NULL },
+	[FR_POOLER_TRUST_STORE] = { "pooler_trust_store", SEV_WARNING, FS_INSTANCE,
+		pooler_servers, say_pooler_trust_store, NULL, 0, NULL },
+	[FR_POOLER_CLIENT_TLS] = { "pooler_client_tls", SEV_WARNING, FS_INSTANCE,
+		pooler_client_tls, say_pooler_client_tls, NULL, 0, NULL },
 	[FR_VERIFYING_DRIVER] = { "verifying_driver", SEV_WARNING, FS_VERIFYING, always,
 		say_verifying, "put the new CA in their trust store before the rotation", 0, NULL },
 	[FR_LIBPQ_DRIVERS] = { "libpq_drivers", SEV_WARNING, FS_CLUSTER, libpq_clients, say_libpq,

@@ -27,11 +27,14 @@
 enum frule_id {
 	/* critical */
 	FR_NON_SSL_CLIENT,	/* per instance: each non-SSL client, named */
+	FR_POOLER_PLAIN_CLIENT,	/* per pooler: each client whose leg to it is plain */
 	FR_OLD_CA,		/* per active instance: certificate of an old RDS CA */
 	FR_CERT_EXPIRY,		/* per active instance: expired or within CERT_SOON_S */
 	FR_HIDDEN_SESSIONS,	/* per active instance: the role cannot see all sessions */
 	/* warning */
 	FR_WEAK_TLS_CLIENT,	/* per instance: each client below TLS 1.2, named */
+	FR_POOLER_TRUST_STORE,	/* per pooler: its server connections verify the server */
+	FR_POOLER_CLIENT_TLS,	/* per pooler: client_tls_sslmode lets clients in plain text */
 	FR_VERIFYING_DRIVER,	/* per driver that verifies by default */
 	FR_LIBPQ_DRIVERS,	/* the libpq-based clients, all drivers in one */
 	FR_DISCOVERY_FAILING,	/* instance discovery fails */

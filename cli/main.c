@@ -11,7 +11,7 @@
 #include "log.h"
 
 static const char usage_text[] =
-	"usage: sslhist [-c CONFIG] [--db PATH] COMMAND [OPTIONS]\n"
+	"usage: sslhist [-c CONFIG] [--db PATH]... COMMAND [OPTIONS]\n"
 	"\n"
 	"Reports over the history of TLS client sessions that sslhistd records.\n"
 	"\n"
@@ -21,26 +21,36 @@ static const char usage_text[] =
 	"  report      per cluster: what breaks on a CA rotation or rds.force_ssl=1\n"
 	"  alerts      the alert hooks run and their outcome\n"
 	"  prune       delete clients last seen before a time\n"
+	"  snapshot    a consistent copy of the history, safe while sslhistd writes\n"
+	"  import-log  record the sessions that server logs show\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config CONFIG  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	"      --db PATH        the history database; else $SSLHIST_DB, else `database`\n"
-	"                       of CONFIG if readable, else " CONFIG_DEFAULT_DB "\n"
+	"                       of CONFIG if readable, else " CONFIG_DEFAULT_DB ".\n"
+	"                       Several --db (clients, instances, report, alerts): the\n"
+	"                       histories of several bastions read as one, at most 11\n"
+	"                       files (SQLite attaches at most 10 beside the first)\n"
 	"  -h, --help           this help; `sslhist COMMAND --help` for a command\n"
 	"  -V, --version        print the version\n"
 	"\n"
 	"Exit status: 0 done, 1 error, 2 usage, 3 report --fail-on-non-ssl found a\n"
 	"non-SSL client.\n";
 
+/* reads_many: the command reads several --db as one history. A command
+ * without it (writers, snapshot: one file each) refuses several --db. */
 static const struct {
 	const char *name;
 	int (*run)(struct cli *, int, char **);
+	bool reads_many;
 } commands[] = {
-	{ "clients", cmd_clients },
-	{ "instances", cmd_instances },
-	{ "report", cmd_report },
-	{ "alerts", cmd_alerts },
-	{ "prune", cmd_prune },
+	{ "clients", cmd_clients, true },
+	{ "instances", cmd_instances, true },
+	{ "report", cmd_report, true },
+	{ "alerts", cmd_alerts, true },
+	{ "prune", cmd_prune, false },
+	{ "snapshot", cmd_snapshot, false },
+	{ "import-log", cmd_import_log, false },
 };
 
 void
@@ -78,6 +88,18 @@ cli_bad_option(const char *cmd, int ch, int argc, char **argv)
 	return cli_usage_error(cmd, "unknown option '%s'", opt);
 }
 
+/* The command is there, and several --db name files. */
+static int
+check_dbs(const struct cli *c, const char *cmd)
+{
+	if (cmd == NULL)
+		return cli_usage_error(NULL, "no command given");
+	for (size_t i = 0; c->ndbs > 1 && i < c->ndbs; i++)
+		if (*c->dbs[i] == '\0')
+			return cli_usage_error(NULL, "--db '': an empty path among several");
+	return EXIT_DONE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -89,9 +111,15 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli c = { .config_path = CONFIG_DEFAULT_PATH };
+	const char **dbs = calloc((size_t)argc + 1, sizeof(*dbs));
 	size_t i;
 	int ch, rc;
 
+	if (dbs == NULL) {
+		cli_error("out of memory");
+		return EXIT_ERROR;
+	}
+	c.dbs = dbs;
 	log_init("sslhist", LVL_WARNING);
 	c.now = (int64_t)time(NULL);
 	opterr = 0;
@@ -103,26 +131,40 @@ main(int argc, char **argv)
 			c.config_given = true;
 			break;
 		case 'd':
-			c.db_opt = optarg;
+			if (c.ndbs == 0)
+				c.db_opt = optarg;
+			dbs[c.ndbs++] = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
-			return EXIT_DONE;
+			rc = EXIT_DONE;
+			goto out;
 		case 'V':
 			printf("sslhist %s\n", SSLHIST_VERSION);
-			return EXIT_DONE;
+			rc = EXIT_DONE;
+			goto out;
 		default:
-			return cli_bad_option(NULL, ch, argc, argv);
+			rc = cli_bad_option(NULL, ch, argc, argv);
+			goto out;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error(NULL, "no command given");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(argv[optind], commands[i].name) == 0) {
+	rc = check_dbs(&c, optind < argc ? argv[optind] : NULL);
+	if (rc != EXIT_DONE)
+		goto out;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			break;
+	if (i == sizeof(commands) / sizeof(commands[0])) {
+		rc = cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
+	} else {
+		if (c.ndbs > 1 && !commands[i].reads_many)
+			rc = cli_usage_error(commands[i].name, "--db given %zu times: %s works on "
+					     "one history", c.ndbs, commands[i].name);
+		else
 			rc = commands[i].run(&c, argc - optind, argv + optind);
-			config_free(c.cfg);
-			return rc;
-		}
+		config_free(c.cfg);
 	}
-	return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
+out:
+	free(dbs);
+	return rc;
 }

@@ -65,6 +65,7 @@ scalar_text(const struct col *col, const struct cell *c, char buf[SCALAR_BUF])
 		snprintf(buf, SCALAR_BUF, "%.3f", c->d);
 		return buf;
 	case COL_STR:
+	case COL_LIST:
 		break;
 	}
 	return c->s;
@@ -108,6 +109,16 @@ json_value(struct jsonw *w, const struct col *col, const struct cell *c)
 		break;
 	case COL_SECONDS:
 		jsonw_double(w, c->d);
+		break;
+	case COL_LIST:
+		jsonw_array_begin(w);
+		for (const char *p = c->s, *e; p != NULL && *p != '\0'; p = *e ? e + 1 : e) {
+			e = strchr(p, '\n');
+			if (e == NULL)
+				e = p + strlen(p);
+			jsonw_strn(w, p, (size_t)(e - p));
+		}
+		jsonw_array_end(w);
 		break;
 	}
 }

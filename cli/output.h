@@ -22,7 +22,9 @@ enum out_format { FMT_TABLE, FMT_JSON, FMT_CSV };
 /* Parses "table", "json", "csv"; -1 if unknown. */
 int out_format_parse(const char *s);
 
-enum col_type { COL_STR, COL_INT, COL_BOOL, COL_TIME, COL_SECONDS };
+/* COL_LIST: s holds '\n'-separated strings: a JSON array of them; the
+ * text itself in tables and CSV. */
+enum col_type { COL_STR, COL_INT, COL_BOOL, COL_TIME, COL_SECONDS, COL_LIST };
 
 /* Column flags. */
 #define COL_NO_TABLE	0x1	/* JSON/CSV only */

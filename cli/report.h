@@ -20,6 +20,7 @@
 #include "output.h"
 
 struct cli;
+struct verdict;
 
 #define SEV_CRITICAL "critical"
 #define SEV_WARNING "warning"
@@ -48,6 +49,16 @@ struct rinst {
 	/* coverage within the window */
 	int64_t polls, failed, gap_ms, sessions, single, missed, max_hour_polls;
 	bool missed_known;
+	int64_t fast_polls;		/* polls at fast_interval, in the window */
+	int server_version_num;		/* 0: not known */
+	/* A [pooler] (sql/006_pooler.sql): its name, else NULL; its TLS
+	 * settings (SHOW CONFIG); its server connections that the cluster's
+	 * instances recorded (clients with pooler_server = its name). */
+	char *pooler;
+	char *pooler_client_tls, *pooler_server_tls, *pooler_ca_file;
+	int64_t pooler_servers;
+	int64_t logged;		/* sessions only a server log showed (report_logs.c) */
+	int64_t unnamed;	/* missed sessions no log named; with missed_known */
 };
 
 struct count {
@@ -61,6 +72,12 @@ struct rcluster {
 	size_t ninst;
 	size_t active;		/* not retired */
 	int64_t clients, ssl, non_ssl, weak_tls;
+	int64_t pooler_plain;	/* of non_ssl: plain legs to a [pooler], which
+				 * rds.force_ssl does not reach (the verdict's
+				 * force_ssl counts non_ssl - pooler_plain) */
+	int64_t pooler_tls;	/* of ssl: TLS legs to a [pooler], verified
+				 * against the pooler's certificate, not the
+				 * server's (the rotation counts ssl - pooler_tls) */
 	int64_t one_session, client_sessions;	/* Good-Turing N1 and N */
 	struct count *tls;	/* TLS version -> SSL clients */
 	size_t ntls;
@@ -83,6 +100,7 @@ struct report_query {
 	bool since_set;
 	int64_t since;		/* INT64_MIN without --since */
 	const char *cluster;	/* NULL: every cluster */
+	int64_t min_history_s;	/* --min-history; 0: a day */
 };
 
 struct iref;
@@ -118,7 +136,14 @@ struct rclient_cb {
 	void *arg;
 };
 
+/* report_logs.c */
+/* Each instance's logged and unnamed missed sessions in the window. 0, or
+ * -1 after an error was printed. */
+int report_load_logs(struct report *r);
+
 /* report_load.c */
+/* The instance of row id, with its cluster; NULL when not loaded. */
+struct rinst *report_instance(struct report *r, int64_t id, struct rcluster **c);
 /*
  * Reads the fleet, the discoveries, the coverage and the client counts of
  * the history open in db into r, and picks each cluster's polling interval
@@ -146,7 +171,8 @@ struct rout {
 
 /* report_out.c */
 void rout_begin(struct rout *o, int64_t generated_at, bool since_set, int64_t since);
-void rout_cluster(struct rout *o, const struct rcluster *c);	/* up to findings */
+/* The cluster's counts and its verdict (verdict.h), up to its findings. */
+void rout_cluster(struct rout *o, const struct rcluster *c, const struct verdict *v);
 void rout_finding(struct rout *o, const char *severity, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void rout_cluster_end(struct rout *o);

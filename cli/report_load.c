@@ -41,7 +41,8 @@ struct iref {
 static const char fleet_sql[] =
 	"SELECT cluster, id, host, port, retired_at IS NOT NULL, cert_issuer, cert_not_after,"
 	" force_ssl, can_see_all_sessions, consecutive_failures, last_error, added_at,"
-	" last_attempt"
+	" last_attempt, server_version_num, pooler, pooler_client_tls_sslmode, pooler_server_tls_sslmode,"
+	" pooler_server_tls_ca_file"
 	" FROM instance WHERE ?1 IS NULL OR cluster = ?1 ORDER BY cluster, host, port";
 
 static const char disc_sql[] =
@@ -53,7 +54,7 @@ static const char disc_sql[] =
 static const char cov_sql[] =
 	"SELECT instance_id, sum(polls), sum(failed_polls), max(largest_gap_ms), sum(sessions),"
 	" sum(single_poll_sessions), coalesce(sum(missed_sessions), 0), count(missed_sessions),"
-	" max(polls)"
+	" max(polls), sum(fast_polls)"
 	" FROM coverage WHERE hour > ?1 - 3600 GROUP BY instance_id";
 
 /*
@@ -63,7 +64,7 @@ static const char cov_sql[] =
  * successful poll (sql/002_live_counts.sql).
  */
 static const char count_sql[] =
-	"SELECT instance_id, ssl, tls_version, application, sessions FROM client_data";
+	"SELECT instance_id, ssl, tls_version, application, sessions, pooler_server FROM client_data";
 static const char count_since[] =
 	" last_seen >= ?1 AND (last_seen < " LIVE_LAST_SEEN " OR coalesce((SELECT last_success FROM"
 	" instance WHERE id = instance_id), first_seen) >= ?1)";
@@ -100,6 +101,10 @@ free_cluster(struct rcluster *c)
 		free(c->inst[i].issuer);
 		free(c->inst[i].force_ssl);
 		free(c->inst[i].last_error);
+		free(c->inst[i].pooler);
+		free(c->inst[i].pooler_client_tls);
+		free(c->inst[i].pooler_server_tls);
+		free(c->inst[i].pooler_ca_file);
 	}
 	free(c->inst);
 	free(c->disc.last_error);
@@ -157,6 +162,20 @@ read_instance(sqlite3_stmt *st, struct rinst *in)
 	in->added_at = sqlite3_column_int64(st, 11);
 	in->has_last_attempt = sqlite3_column_type(st, 12) != SQLITE_NULL;
 	in->last_attempt = sqlite3_column_int64(st, 12);
+	in->server_version_num = sqlite3_column_int(st, 13);
+	in->pooler = dup_col(st, 14);
+	in->pooler_client_tls = dup_col(st, 15);
+	in->pooler_server_tls = dup_col(st, 16);
+	in->pooler_ca_file = dup_col(st, 17);
+	if (in->pooler != NULL && in->name != NULL) {
+		/* Findings name it as what it is. */
+		char *n = NULL;
+
+		if (asprintf(&n, "pooler %s at %s", in->pooler, in->name) < 0)
+			n = NULL;
+		free(in->name);
+		in->name = n;
+	}
 	return in->name != NULL;
 }
 
@@ -186,7 +205,8 @@ add_fleet_row(struct report *x, sqlite3_stmt *st)
 	c->inst = ni;
 	if (!read_instance(st, &c->inst[c->ninst++]))
 		return false;
-	if (!c->inst[c->ninst - 1].retired)
+	/* A [pooler] is in inst[] for its findings, not an instance. */
+	if (!c->inst[c->ninst - 1].retired && c->inst[c->ninst - 1].pooler == NULL)
 		c->active++;
 	return true;
 }
@@ -255,6 +275,12 @@ find_instance(struct report *x, int64_t id, struct rcluster **c)
 	return &x->cl[r->c].inst[r->i];
 }
 
+struct rinst *
+report_instance(struct report *r, int64_t id, struct rcluster **c)
+{
+	return find_instance(r, id, c);
+}
+
 static int
 load_coverage(struct report *x)
 {
@@ -279,6 +305,7 @@ load_coverage(struct report *x)
 		in->missed = sqlite3_column_int64(st, 6);
 		in->missed_known = sqlite3_column_int64(st, 7) > 0;
 		in->max_hour_polls = sqlite3_column_int64(st, 8);
+		in->fast_polls = sqlite3_column_int64(st, 9);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -286,6 +313,15 @@ load_coverage(struct report *x)
 		return -1;
 	}
 	return 0;
+}
+
+/* One server connection of pooler `name` (a client of an instance). */
+static void
+count_pooler_server(struct rcluster *c, const char *name)
+{
+	for (size_t i = 0; i < c->ninst; i++)
+		if (c->inst[i].pooler != NULL && strcmp(c->inst[i].pooler, name) == 0)
+			c->inst[i].pooler_servers++;
 }
 
 /* One client (the row of st) counted into its cluster and instance. */
@@ -296,6 +332,7 @@ add_client(struct rcluster *c, struct rinst *in, sqlite3_stmt *st)
 	const char *tls = (const char *)sqlite3_column_text(st, 2);
 	const char *driver = driver_guess((const char *)sqlite3_column_text(st, 3));
 	int64_t sessions = sqlite3_column_int64(st, 4);
+	const char *pooler_server = (const char *)sqlite3_column_text(st, 5);
 
 	c->clients++;
 	c->one_session += sessions == 1;
@@ -303,15 +340,26 @@ add_client(struct rcluster *c, struct rinst *in, sqlite3_stmt *st)
 	if (!ssl) {
 		c->non_ssl++;
 		in->non_ssl++;
+		c->pooler_plain += in->pooler != NULL;
 		return true;
 	}
 	c->ssl++;
+	c->pooler_tls += in->pooler != NULL;
 	if (ident_tls_weak(tls)) {
 		c->weak_tls++;
 		in->weak_tls++;
 	}
 	if (!count_add(&c->tls, &c->ntls, tls ? tls : "unknown", 1, true))
 		return false;
+	/* The rotation concerns who verifies the server: a pooler's server
+	 * connections verify it with the pooler's trust store, and a client
+	 * of the pooler verifies the pooler's certificate, not the server's. */
+	if (pooler_server != NULL) {
+		count_pooler_server(c, pooler_server);
+		return true;
+	}
+	if (in->pooler != NULL)
+		return true;
 	if (driver_verifies_by_default(driver) &&
 	    !count_add(&c->verifying, &c->nverifying, driver, 1, false))
 		return false;
@@ -456,7 +504,7 @@ report_load(struct report *r, const struct cli *cli, sqlite3 *db, const struct r
 	r->db = db;
 	r->q = q;
 	if (load_fleet(r) < 0 || load_discovery(r) < 0 || load_coverage(r) < 0 ||
-	    count_clients(r) < 0)
+	    report_load_logs(r) < 0 || count_clients(r) < 0)
 		return -1;
 	for (i = 0; i < r->ncl; i++)
 		pick_interval(r, cli, &r->cl[i]);

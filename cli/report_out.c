@@ -12,6 +12,7 @@
 #include "rdsca.h"
 #include "report.h"
 #include "textesc.h"
+#include "verdict.h"
 
 /* Flush JSON once this much is buffered: memory stays flat. */
 #define FLUSH_AT 65536
@@ -97,8 +98,9 @@ first_force_ssl(const struct rcluster *c, size_t i)
 }
 
 struct cov {
-	int64_t polls, failed, gap_ms, sessions, single, missed;
+	int64_t polls, failed, gap_ms, sessions, single, missed, fast;
 	bool missed_known;
+	int64_t logged, unnamed;
 	int64_t earliest_expiry;
 	bool has_expiry;
 };
@@ -120,7 +122,10 @@ sum_coverage(const struct rcluster *c)
 		v.sessions += in->sessions;
 		v.single += in->single;
 		v.missed += in->missed;
+		v.fast += in->fast_polls;
 		v.missed_known |= in->missed_known;
+		v.logged += in->logged;
+		v.unnamed += in->unnamed;
 		if (!in->retired && in->has_not_after &&
 		    (!v.has_expiry || in->not_after < v.earliest_expiry)) {
 			v.earliest_expiry = in->not_after;
@@ -148,6 +153,15 @@ json_coverage(struct jsonw *w, const struct rcluster *c, const struct cov *v)
 	jsonw_key(w, "missed_sessions");
 	if (v->missed_known)
 		jsonw_int(w, v->missed);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "fast_polls");
+	jsonw_int(w, v->fast);
+	jsonw_key(w, "logged_sessions");
+	jsonw_int(w, v->logged);
+	jsonw_key(w, "unnamed_missed_sessions");
+	if (v->missed_known)
+		jsonw_int(w, v->unnamed);
 	else
 		jsonw_null(w);
 	jsonw_key(w, "unseen_client_estimate");
@@ -221,7 +235,25 @@ json_discovery(struct jsonw *w, const struct rcluster *c)
 }
 
 static void
-json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
+json_verdict(struct jsonw *w, const struct verdict *vd)
+{
+	jsonw_key(w, "verdict");
+	jsonw_object_begin(w);
+	jsonw_key(w, "force_ssl");
+	jsonw_str(w, verdict_force_name(vd->force_ssl));
+	jsonw_key(w, "rotation");
+	jsonw_str(w, verdict_rotation_name(vd->rotation));
+	jsonw_key(w, "reasons");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < vd->nreasons; i++)
+		jsonw_str(w, vd->reasons[i].text);
+	jsonw_array_end(w);
+	jsonw_object_end(w);
+}
+
+static void
+json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v,
+	     const struct verdict *vd)
 {
 	struct jsonw *w = &o->w;
 	size_t i;
@@ -247,6 +279,7 @@ json_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 	json_servers(w, c, v);
 	json_coverage(w, c, v);
 	json_discovery(w, c);
+	json_verdict(w, vd);
 	jsonw_key(w, "findings");
 	jsonw_array_begin(w);
 }
@@ -265,8 +298,41 @@ table_counts(struct rout *o, const struct count *v, size_t n)
 		fputs("-", o->out);
 }
 
+/* The reasons of verdict vd that explain `which`, as " (a; b)". */
 static void
-table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
+table_reasons(struct rout *o, const struct verdict *vd, unsigned which)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < vd->nreasons; i++) {
+		if ((vd->reasons[i].applies & which) != which)
+			continue;
+		fputs(n++ ? "; " : " (", o->out);
+		put_esc(o, vd->reasons[i].text);
+	}
+	if (n > 0)
+		fputc(')', o->out);
+}
+
+/* "verdict: force_ssl=X (why), rotation=Y (why)"; reasons that explain
+ * both (the doubts when both are unknown) are said once, at the end. */
+static void
+table_verdict(struct rout *o, const struct verdict *vd)
+{
+	unsigned both = VERDICT_FORCE_SSL | VERDICT_ROTATION;
+	bool shared = vd->force_ssl == VF_UNKNOWN && vd->rotation == VROT_UNKNOWN;
+
+	fprintf(o->out, "  verdict: force_ssl=%s", verdict_force_name(vd->force_ssl));
+	if (!shared)
+		table_reasons(o, vd, VERDICT_FORCE_SSL);
+	fprintf(o->out, ", rotation=%s", verdict_rotation_name(vd->rotation));
+	table_reasons(o, vd, shared ? both : VERDICT_ROTATION);
+	fputc('\n', o->out);
+}
+
+static void
+table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v,
+	      const struct verdict *vd)
 {
 	char cas[64][256], t[32];
 	size_t i, n = distinct_cas(c, cas, 64);
@@ -276,6 +342,7 @@ table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 	fprintf(o->out, ": %zu instance%s, %lld client%s (%lld SSL, %lld non-SSL)\n", c->active,
 		plural(c->active), (long long)c->clients, plural(c->clients), (long long)c->ssl,
 		(long long)c->non_ssl);
+	table_verdict(o, vd);
 	fputs("  TLS versions    ", o->out);
 	table_counts(o, c->tls, c->ntls);
 	fputs("\n  server CAs      ", o->out);
@@ -296,15 +363,22 @@ table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 		fputs(n++ ? ", " : "", o->out);
 		put_esc(o, c->inst[i].force_ssl ? c->inst[i].force_ssl : "(not set)");
 	}
-	fprintf(o->out, "\n  coverage        %lld poll%s (%lld failed), largest gap %.1f s,"
-		" %lld session%s (%lld seen in one poll only), missed ",
-		(long long)v->polls, plural(v->polls), (long long)v->failed,
-		(double)v->gap_ms / 1000.0, (long long)v->sessions, plural(v->sessions),
+	fprintf(o->out, "\n  coverage        %lld poll%s (%lld failed", (long long)v->polls,
+		plural(v->polls), (long long)v->failed);
+	if (v->fast > 0)
+		fprintf(o->out, ", %lld at fast_interval", (long long)v->fast);
+	fprintf(o->out, "), largest gap %.1f s, %lld session%s (%lld seen in one poll only), "
+		"missed ", (double)v->gap_ms / 1000.0, (long long)v->sessions, plural(v->sessions),
 		(long long)v->single);
 	if (v->missed_known)
 		fprintf(o->out, "%lld", (long long)v->missed);
 	else
 		fputs("unknown", o->out);
+	if (v->logged > 0 && v->missed_known)
+		fprintf(o->out, " (%lld not named by a server log)", (long long)v->unnamed);
+	if (v->logged > 0)
+		fprintf(o->out, ", %lld session%s seen in server logs only", (long long)v->logged,
+			plural(v->logged));
 	if (c->client_sessions > 0)
 		fprintf(o->out, ", unseen-client estimate %.4f",
 			(double)c->one_session / (double)c->client_sessions);
@@ -312,15 +386,15 @@ table_cluster(struct rout *o, const struct rcluster *c, const struct cov *v)
 }
 
 void
-rout_cluster(struct rout *o, const struct rcluster *c)
+rout_cluster(struct rout *o, const struct rcluster *c, const struct verdict *vd)
 {
 	struct cov v = sum_coverage(c);
 
 	if (o->fmt == FMT_JSON) {
-		json_cluster(o, c, &v);
+		json_cluster(o, c, &v, vd);
 		jflush(o, false);
 	} else {
-		table_cluster(o, c, &v);
+		table_cluster(o, c, &v, vd);
 	}
 }
 

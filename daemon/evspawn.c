@@ -509,3 +509,10 @@ spawn_terminate(struct child *c)
 		return;
 	terminate(c);
 }
+
+bool
+spawn_service_var(const char *e)
+{
+	return strncmp(e, "NOTIFY_SOCKET=", 14) == 0 || strncmp(e, "WATCHDOG_", 9) == 0 ||
+	       strncmp(e, "LISTEN_", 7) == 0 || strncmp(e, "SSLHIST_", 8) == 0;
+}

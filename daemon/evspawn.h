@@ -54,6 +54,11 @@ struct child_spec {
 	void *arg;
 };
 
+/* An environment entry that belongs to the service manager (NOTIFY_SOCKET,
+ * WATCHDOG_*, LISTEN_*) or is sslhist's own (SSLHIST_*): a child of the
+ * daemon gets none of them from the daemon's environment. */
+bool spawn_service_var(const char *entry);
+
 /* Once per loop, before the first child: installs the SIGCHLD event. */
 int spawn_init(struct event_base *base);
 /*

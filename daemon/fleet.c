@@ -605,3 +605,10 @@ fleet_most_overdue(const struct fleet *f, int64_t now_ms, int64_t *late_ms)
 	}
 	return worst;
 }
+
+void
+fleet_each(const struct fleet *f, void (*fn)(void *arg, const struct instance *in), void *arg)
+{
+	for (size_t i = 0; i < f->n; i++)
+		fn(arg, f->m[i].in);
+}

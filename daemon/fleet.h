@@ -37,4 +37,8 @@ void fleet_status(const struct fleet *f, struct fleet_status *st);
 const struct instance *fleet_most_overdue(const struct fleet *f, int64_t now_ms,
 					  int64_t *late_ms);
 
+/* Calls fn for every instance polled now. */
+void fleet_each(const struct fleet *f, void (*fn)(void *arg, const struct instance *in),
+		void *arg);
+
 #endif

@@ -86,6 +86,9 @@ hookenv_stdin(struct jsonw *w, const struct store_alert *a)
 		.last_seen = c->last_seen,
 		.sessions = c->sessions,
 		.samples = c->samples,
+		.via = c->via,
+		.pooler_server = k->pooler_server,
+		.logged_sessions = c->logged_sessions,
 	};
 
 	clientjson_write(w, &j, a->event);

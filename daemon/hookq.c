@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "hookq.h"
 #include "store.h"
+#include "store_logs.h"
 
 static void
 fail(struct hook_pass *p, struct store *s)
@@ -99,4 +100,12 @@ hookq_end_run(struct store *s, struct sq_req *r)
 	q->rc = store_hooks_end(s, &q->e);
 	if (q->rc < 0)
 		snprintf(q->err, sizeof(q->err), "%s", store_errmsg(s));
+}
+
+void
+hookq_newest_run(struct store *s, struct sq_req *r)
+{
+	struct hook_newest_req *q = (struct hook_newest_req *)r;
+
+	q->newest = store_newest_client(s);
 }

@@ -13,6 +13,8 @@
  * reply.
  *
  * An end (one request): store_hooks_end of one attempt.
+ *
+ * The outside check (one request): the newest client's id.
  */
 #ifndef SSLHIST_HOOKQ_H
 #define SSLHIST_HOOKQ_H
@@ -68,5 +70,15 @@ struct hook_end_req {
 };
 
 void hookq_end_run(struct store *s, struct sq_req *r);
+
+/* The outside check (one request every 2 s): the largest client id, for
+ * clients another process (sslhist import-log) stored; -1 on error. */
+struct hook_newest_req {
+	struct sq_req base;
+	void *owner;		/* the hooks */
+	int64_t newest;
+};
+
+void hookq_newest_run(struct store *s, struct sq_req *r);
 
 #endif

@@ -17,6 +17,7 @@
 #include "hooks_int.h"
 #include "jsonw.h"
 #include "log.h"
+#include "metrics.h"
 #include "writer.h"
 
 /* ---- one hook's end -------------------------------------------------- */
@@ -193,6 +194,14 @@ hk_finish_run(struct hooks *h, struct run *r)
 	hk_send_end(h, r, &e, NULL);
 }
 
+/* A run ended (not a retried write of its end): /metrics counts it once. */
+static void
+run_ended(struct hooks *h, struct run *r)
+{
+	metrics_hook_done(h->metrics, r->a.event, r->outcome);
+	hk_finish_run(h, r);
+}
+
 static void
 hook_exited(const struct child_result *res, void *arg)
 {
@@ -209,7 +218,7 @@ hook_exited(const struct child_result *res, void *arg)
 	set_outcome(r, res);
 	hooklog_output(&r->a, r->cmd, "stdout", res->out, res->out_len, res->out_truncated);
 	hooklog_output(&r->a, r->cmd, "stderr", res->err, res->err_len, res->err_truncated);
-	hk_finish_run(h, r);
+	run_ended(h, r);
 	hk_schedule(h, 0);		/* a slot is free */
 }
 
@@ -241,7 +250,7 @@ spawn_run(struct hooks *h, struct run *r, const struct strlist *cmd)
 		r->outcome = "failed";
 		r->error = strdup("cannot start: out of memory");
 		r->ended_at = wall_ms() / 1000;
-		hk_finish_run(h, r);
+		run_ended(h, r);
 		return;
 	}
 	hk_list_add(&h->running, r);
@@ -269,7 +278,7 @@ hk_start_claimed(struct hooks *h, struct store_alert *a, int64_t attempt)
 		r->outcome = "failed";
 		r->error = strdup("hook no longer configured");
 		r->ended_at = wall_ms() / 1000;
-		hk_finish_run(h, r);
+		run_ended(h, r);
 		return;
 	}
 	r->cmd = strdup(cmd->v[0]);

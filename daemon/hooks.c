@@ -39,6 +39,11 @@
 #include "store_hooks.h"
 #include "timer.h"
 
+/* How often to look for clients that `sslhist import-log` stored: its
+ * alerts fire from this daemon, within this long. One indexed query, a
+ * request to the store thread. */
+#define OUTSIDE_CHECK_MS 2000
+
 
 static void pass(struct hooks *h);
 
@@ -136,6 +141,8 @@ hk_req_returned(struct hooks *h)
 	h->nreq--;
 	if (h->dead && h->nreq == 0) {
 		event_free(h->timer);
+		if (h->outside != NULL)
+			event_free(h->outside);
 		free(h);
 	}
 }
@@ -287,6 +294,59 @@ pass_done(struct sq_req *req)
 	hk_req_returned(h);
 }
 
+/* ---- clients another process stored ------------------------------- */
+
+/* Clients stored by another process (import-log) have alert rows due
+ * now; nothing here kicks the queue for them, so look now and then. */
+static void
+newest_drop(struct sq_req *req)
+{
+	struct hook_newest_req *q = (struct hook_newest_req *)req;
+	struct hooks *h = q->owner;
+
+	h->outside_inflight = false;
+	free(q);
+	hk_req_returned(h);
+}
+
+static void
+newest_done(struct sq_req *req)
+{
+	struct hook_newest_req *q = (struct hook_newest_req *)req;
+	struct hooks *h = q->owner;
+
+	if (!h->dead && !h->stopping) {
+		/* The pass that follows logs them and reads their alerts. */
+		if (h->have_logged && q->newest > h->logged_client)
+			hk_schedule(h, 0);
+		timer_add_ms(h->outside, OUTSIDE_CHECK_MS);
+	}
+	newest_drop(req);
+}
+
+static void
+outside_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hooks *h = arg;
+	struct hook_newest_req *q;
+
+	(void)fd;
+	(void)what;
+	if (h->stopping || h->outside_inflight)
+		return;
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		timer_add_ms(h->outside, OUTSIDE_CHECK_MS);
+		return;
+	}
+	q->base.run = hookq_newest_run;
+	q->base.done = newest_done;
+	q->base.drop = newest_drop;
+	q->owner = h;
+	h->outside_inflight = true;
+	h->nreq++;
+	writer_call(h->writer, &q->base);
+}
+
 /* ---- public ---------------------------------------------------------- */
 
 struct hooks *
@@ -301,17 +361,28 @@ hooks_new(struct event_base *base, struct writer *writer, const struct config *c
 	h->cfg = cfg;
 	h->next_due = -1;
 	h->timer = evtimer_new(base, timer_cb, h);
-	if (h->timer == NULL || spawn_init(base) == -1) {
+	h->outside = evtimer_new(base, outside_cb, h);
+	if (h->timer == NULL || h->outside == NULL || spawn_init(base) == -1) {
 		if (h->timer != NULL)
 			event_free(h->timer);
+		if (h->outside != NULL)
+			event_free(h->outside);
 		free(h);
 		return NULL;
 	}
+	timer_add_ms(h->outside, OUTSIDE_CHECK_MS);
 	/* Now, in the FIFO before any record submitted later: recover, and
 	 * learn which clients were logged by an earlier start. */
 	send_pass(h, false);
 	hk_schedule(h, 0);
 	return h;
+}
+
+void
+hooks_set_metrics(struct hooks *h, struct metrics *m)
+{
+	if (h != NULL)
+		h->metrics = m;
 }
 
 void
@@ -356,6 +427,7 @@ hooks_stop(struct hooks *h)
 	resend_unstored(h);
 	h->stopping = true;
 	event_del(h->timer);
+	event_del(h->outside);
 	h->timer_armed = false;
 	while ((r = h->running) != NULL) {
 		const struct store_hook_end e = {
@@ -396,5 +468,6 @@ hooks_free(struct hooks *h)
 		return;
 	}
 	event_free(h->timer);
+	event_free(h->outside);
 	free(h);
 }

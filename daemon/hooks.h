@@ -55,6 +55,7 @@
 struct event_base;
 struct writer;
 struct config;
+struct metrics;
 struct hooks;
 
 /* The ALERT_* events that have a command: main passes it to
@@ -69,6 +70,8 @@ unsigned hooks_alert_mask(const struct config *cfg);
  * the timer). NULL only when out of memory.
  */
 struct hooks *hooks_new(struct event_base *base, struct writer *writer, const struct config *cfg);
+/* Each attempt's end is counted in m (metrics.h; NULL: none). */
+void hooks_set_metrics(struct hooks *h, struct metrics *m);
 /* A reload: new commands, limits and schedule apply to later attempts
  * (running hooks keep theirs). */
 void hooks_reconfigure(struct hooks *h, const struct config *cfg);

@@ -16,6 +16,7 @@ struct child;
 struct config;
 struct event;
 struct event_base;
+struct metrics;
 struct strlist;
 struct writer;
 
@@ -57,6 +58,9 @@ struct hooks {
 	bool store_failing;		/* a write failed; logged once */
 	bool stopping, dead;
 	int nreq;			/* requests in flight naming us */
+	struct metrics *metrics;	/* attempts' ends counted; may be NULL */
+	struct event *outside;		/* clients another process stored */
+	bool outside_inflight;
 };
 
 /* hooks.c */

@@ -13,10 +13,12 @@
 #include "ident.h"
 #include "clock.h"
 #include "config.h"
+#include "fastpoll.h"
 #include "instance.h"
 #include "instfacts.h"
 #include "instseed.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgconn.h"
 #include "pollrec.h"
 #include "schedule.h"
@@ -60,6 +62,10 @@ struct instance {
 	struct tracker *tracker;
 	int64_t poll_started_mono;	/* the last poll's start: the next one
 					 * is due an interval after it */
+	struct fastpoll fast;		/* kept across reconnections and reloads */
+	bool poll_fast;			/* the running poll was due at
+					 * fast_interval; next_fast: the next one */
+	bool next_fast;
 	int64_t snapshot_us;		/* the server's time of the last
 					 * successful poll ('t' row); 0: none
 					 * yet, so every session comes in full */
@@ -105,6 +111,16 @@ static void
 arm(struct instance *in, int64_t ms)
 {
 	arm_tick(in, ms, SCHED_DEFAULT_TICK_US);
+}
+
+/* Logs a change of fast mode (info). */
+static void
+note_fast(struct instance *in, enum fastpoll_change ch, int64_t missed)
+{
+	char msg[160];
+
+	if (fastpoll_describe(ch, in->cluster, missed, msg, sizeof(msg)))
+		olog(LVL_INFO, &in->obj, "%s", msg);
 }
 
 struct instance *
@@ -162,6 +178,7 @@ instance_free(struct instance *in)
 {
 	if (in == NULL)
 		return;
+	metrics_instance_gone(in->env->metrics, in->id);
 	pgconn_free(in->pc);
 	if (in->timer)
 		event_free(in->timer);
@@ -179,6 +196,7 @@ instance_reconfigure(struct instance *in, const struct cluster_cfg *c)
 	in->obj.cluster = c->name;
 	pgconn_set_timeouts(in->pc, in->env->cfg->connect_timeout_ms,
 			    in->env->cfg->query_timeout_ms);
+	note_fast(in, fastpoll_reconfigure(&in->fast, in->cluster), 0);
 }
 
 enum instance_state instance_state(const struct instance *in) { return in->state; }
@@ -201,14 +219,20 @@ instance_overdue_ms(const struct instance *in, int64_t now_ms)
 
 /* ---- the schedule ---- */
 
-/* The next poll: interval after the last one started, +- jitter. */
-/* Within interval x (1 +- jitter), less the tick arm_tick may add. */
+/* The next poll: interval (fast_interval in fast mode) after the last one
+ * started, +- jitter as a share of that period (fastpoll.h). The jitter is
+ * drawn as schedule.h draws it, from a window shorter by the period's
+ * tick, so that arm_tick's rounding keeps it within the period +- jitter;
+ * *tick_us is that tick. */
 static int64_t
-poll_delay(const struct instance *in)
+poll_delay(struct instance *in, int64_t *tick_us)
 {
-	return in->poll_started_mono - mono_ms() +
-	       sched_poll_delay_ms(in->cluster->interval_ms, in->env->cfg->jitter,
-				   jitter_uniform());
+	int64_t period = fastpoll_period_ms(&in->fast, in->cluster);
+
+	*tick_us = sched_poll_tick_us(period, in->env->cfg->jitter);
+	return fastpoll_delay_ms(&in->fast, in->cluster,
+				 sched_poll_share(period, in->env->cfg->jitter, jitter_uniform()),
+				 in->poll_started_mono, mono_ms(), &in->next_fast);
 }
 
 /* Exponential in the failures in a row, capped, with "equal jitter":
@@ -236,6 +260,8 @@ start_poll(struct instance *in)
 		statq_pids_param(pids, sizeof(pids), in->want, in->nwant) };
 
 	in->nwant = 0;
+	in->poll_fast = in->next_fast;
+	in->next_fast = false;
 	in->poll_started_mono = mono_ms();
 	snprintf(margin, sizeof(margin), "%d milliseconds", OWN_MARGIN_MS);
 	pgconn_query_prepared(in->pc, STATQ_POLL_NAME, 4, params, 1);
@@ -248,6 +274,7 @@ static void
 drop_connection(struct instance *in)
 {
 	pgconn_close(in->pc);
+	in->next_fast = false;	/* the poll after a reconnection is no fast one */
 	instance_facts_free(in->unsent_facts);
 	in->unsent_facts = NULL;
 }
@@ -277,10 +304,12 @@ enter(struct instance *in, enum instance_state st)
 	case INST_POLLING:
 		start_poll(in);
 		break;
-	case INST_IDLE:
-		arm_tick(in, poll_delay(in),
-			 sched_poll_tick_us(in->cluster->interval_ms, in->env->cfg->jitter));
+	case INST_IDLE: {
+		int64_t tick_us, ms = poll_delay(in, &tick_us);
+
+		arm_tick(in, ms, tick_us);
 		break;
+	}
 	case INST_DONE:
 		drop_connection(in);
 		in->env->done(in->env->done_arg, in, instance_ok(in));
@@ -306,6 +335,14 @@ static enum instance_state
 after_failure(const struct instance *in)
 {
 	return in->env->once ? INST_DONE : INST_WAITING;
+}
+
+/* Every record goes to the writer through here; /metrics counts it. */
+static void
+submit(struct instance *in, struct poll_record *r)
+{
+	metrics_poll_done(in->env->metrics, in->obj.cluster, in->name, r);
+	writer_submit(in->env->writer, r);
 }
 
 /* ---- failures ---- */
@@ -334,7 +371,8 @@ record_failure(struct instance *in, const char *error)
 	}
 	r->instance_id = in->id;
 	r->at_ms = wall_ms();
-	writer_submit(in->env->writer, r);
+	r->fast = in->state == INST_POLLING && in->poll_fast;
+	submit(in, r);
 }
 
 static void
@@ -517,7 +555,9 @@ poll_done(struct instance *in, const PGresult *res)
 	const struct pollrec_ctx ctx = { .tracker = in->tracker,
 		.server_version = in->server_version,
 		.exclude_users = &in->cluster->exclude_users,
-		.exclude_databases = &in->env->cfg->exclude_databases };
+		.exclude_databases = &in->env->cfg->exclude_databases,
+		.pooled = in->env->cfg->npoolers ? in->env->pooled : NULL,
+		.cluster = in->cluster->name };
 	struct pollrec_out out;
 	struct poll_record *r;
 	const char *err;
@@ -545,6 +585,9 @@ poll_done(struct instance *in, const PGresult *res)
 	r->gap_ms = in->last_success_ms ? now - in->last_success_ms : 0;
 	r->facts = in->unsent_facts;
 	in->unsent_facts = NULL;
+	r->fast = in->poll_fast;
+	note_fast(in, fastpoll_after_poll(&in->fast, in->cluster, poll_record_missed(r),
+					  mono_ms()), poll_record_missed(r));
 	if (in->failures)
 		olog(LVL_INFO, &in->obj, "polling again after %u failed attempts", in->failures);
 	in->failures = 0;
@@ -553,7 +596,7 @@ poll_done(struct instance *in, const PGresult *res)
 	in->last_success_ms = now;
 	olog(LVL_DEBUG, &in->obj, "poll: %zu clients, %zu new and %zu ended sessions, %zu tracked",
 	     r->nclients, r->n_new, r->n_ended, tracker_count(in->tracker));
-	writer_submit(in->env->writer, r);
+	submit(in, r);
 	transition(in, in->env->once ? INST_DONE : INST_IDLE);
 }
 

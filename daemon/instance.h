@@ -37,6 +37,8 @@ struct evdns_base;
 struct config;
 struct cluster_cfg;
 struct writer;
+struct metrics;
+struct poolmatch;
 struct instance;
 struct instance_seed;
 
@@ -45,10 +47,14 @@ struct poller_env {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct writer *writer;		/* the store is behind it (writer.h) */
+	struct metrics *metrics;	/* NULL: metrics_listen never set */
 	const struct config *cfg;	/* current configuration */
 	const char *own_users;		/* the roles the daemon connects as, as
 					 * a PostgreSQL text[] literal */
 	bool once;
+	/* Poolers' server connections (poolmatch.h), asked by the polls of
+	 * clusters that have a [pooler]. */
+	struct poolmatch *pooled;
 	/* --once: an instance made its attempt. */
 	void (*done)(void *arg, struct instance *in, bool ok);
 	void *done_arg;
@@ -90,6 +96,7 @@ int64_t instance_overdue_ms(const struct instance *in, int64_t now_ms);
 /* The `user` of every cluster as a text[] literal (own_users); malloc'd. */
 char *instance_own_users(const struct config *cfg);
 
-/* jitter_uniform(): schedule.h. */
+/* jitter_uniform(): jitter.h (schedule.h draws from it). */
+#include "jitter.h"
 
 #endif

@@ -21,12 +21,19 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "fleet.h"
+#include "pooler.h"
+#include "poolmatch.h"
 #include "hooks.h"
 #include "instance.h"
 #include "janitor.h"
+#include "logcmd.h"
 #include "liveness.h"
 #include "log.h"
+#include "metrics.h"
+#include "metricsload.h"
+#include "metrics_http.h"
 #include "notify.h"
+#include "trustpin.h"
 #include "evspawn.h"
 #include "store.h"
 #include "writer.h"
@@ -52,10 +59,19 @@ struct daemon {
 	struct writer *writer;
 	struct hooks *hooks;
 	struct fleet *fleet;
+	struct poolers *poolers;	/* [pooler NAME]: not in --once */
+	struct poolmatch *poolmatch;
 	struct janitor *janitor;
+	struct metrics *metrics;	/* from the first metrics_listen on */
+	bool metrics_loading;		/* its client gauges being read */
+	int metrics_rc;			/* metrics_ready's endpoint */
+	bool tearing_down;
+	struct metrics_http *http;
+	struct logcmd *logcmd;		/* log_command (not in --once) */
 	struct poller_env env;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_once;
 	bool once_polled, once_ok;
+	bool once_poolers_ok;		/* --once: every pooler's attempt succeeded */
 	int64_t once_deadline_ms;
 	int exit_code;
 	bool store_stuck;	/* the store thread did not end at the stop */
@@ -141,6 +157,8 @@ apply_log_level(const struct daemon *d)
 
 /* ---- loop callbacks ---- */
 
+static int metrics_setup(struct daemon *d);
+
 static void
 stop(struct daemon *d, int code)
 {
@@ -193,13 +211,70 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	apply_log_level(d);
 	if (fleet_apply(d->fleet, old) < 0)
 		log_warnx("reload: some instances could not be registered; retrying at the next reload");
+	if (d->poolers && poolers_apply(d->poolers) < 0)
+		log_warnx("reload: some poolers could not be registered; retrying at the next reload");
 	hooks_reconfigure(d->hooks, cfg);
 	janitor_reconfigure(d->janitor, cfg);
 	writer_set_alerts(d->writer, hooks_alert_mask(cfg));
+	if (!d->once && metrics_setup(d) < 0)
+		log_warnx("reload: metrics endpoint %s", d->http ? "unchanged" : "not listening");
 	config_free(old);
 	log_infox("reloaded %s: %zu clusters", d->config_path, cfg->nclusters);
 	notify_ready();
 	janitor_status(d->janitor);
+}
+
+/*
+ * metrics_listen: the registry is made (and its client gauges read from
+ * the store, on the store thread: metricsload.h) the first time the key is
+ * set, and kept from then on; the endpoint follows the configuration
+ * (metrics_http_apply). -1 when it cannot listen where the configuration
+ * says (at a reload whose registry is still being read: said in the log
+ * when it is).
+ */
+static int
+metrics_endpoint(struct daemon *d)
+{
+	char err[256];
+
+	if (metrics_http_apply(&d->http, d->base, d->cfg, d->metrics, d->writer, err,
+			       sizeof(err)) < 0) {
+		log_errorx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+metrics_ready(void *arg, struct metrics *m)
+{
+	struct daemon *d = arg;
+
+	d->metrics_loading = false;
+	d->metrics = m;
+	if (d->tearing_down)
+		return;		/* a reply of writer_stop's drain: freed soon */
+	d->env.metrics = m;
+	hooks_set_metrics(d->hooks, m);
+	d->metrics_rc = metrics_endpoint(d);
+}
+
+static int
+metrics_setup(struct daemon *d)
+{
+	if (d->metrics_loading)
+		return 0;	/* metrics_ready applies the endpoint */
+	if (d->cfg->metrics_on && d->metrics == NULL) {
+		d->metrics_loading = true;
+		d->metrics_rc = 0;
+		if (metricsload_start(d->writer, metrics_ready, d) < 0) {
+			d->metrics_loading = false;
+			log_errorx("metrics: out of memory");
+			return -1;
+		}
+		return d->metrics_rc;	/* before the thread: ready has run */
+	}
+	return metrics_endpoint(d);
 }
 
 /* The watchdog's progress check: liveness.h. */
@@ -208,7 +283,15 @@ loop_healthy(void *arg, int64_t now, int64_t grace, char *why, size_t len)
 {
 	struct daemon *d = arg;
 
-	return liveness_check(d->fleet, d->writer, now, grace, why, len);
+	int64_t late;
+
+	if (!liveness_check(d->fleet, d->writer, now, grace, why, len))
+		return false;
+	if ((late = poolers_overdue_ms(d->poolers, now)) > grace) {
+		snprintf(why, len, "a pooler is stuck, %lld ms past its deadline", (long long)late);
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -257,12 +340,58 @@ on_once_polled(void *arg, bool all_ok)
 	struct daemon *d = arg;
 
 	d->once_polled = true;
-	d->once_ok = all_ok;
+	d->once_ok = all_ok && d->once_poolers_ok;
 	d->once_deadline_ms = mono_ms() + ONCE_STORE_WAIT_MS;
 	timer_add_ms(d->ev_once, 0);
 }
 
+/* --once: nothing to poll at all. */
+static void
+once_check_done(struct daemon *d)
+{
+	struct fleet_status st;
+
+	fleet_status(d->fleet, &st);
+	if (st.pending == 0)
+		on_once_polled(d, true);
+}
+
+/* --once: every pooler made its attempt; now the instances. */
+static void
+on_once_poolers(void *arg, bool all_ok)
+{
+	struct daemon *d = arg;
+
+	d->once_poolers_ok = all_ok;
+	if (fleet_apply(d->fleet, NULL) < 0) {
+		log_errorx("could not start polling the instances");
+		d->exit_code = 1;
+		event_base_loopbreak(d->base);
+		return;
+	}
+	once_check_done(d);
+}
+
 /* ---- set-up and tear-down ---- */
+
+/*
+ * From the first line of main() until the loop's handlers exist, SIGTERM,
+ * SIGINT and SIGHUP wait, blocked: their default action would end the
+ * daemon without STOPPING=1 (or, for SIGHUP, end it instead of
+ * reloading) while it reads its configuration or opens the database.
+ * Unblocked, a waiting one reaches the loop's handler.
+ */
+static void
+hold_stop_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(how, &set, NULL);
+}
 
 static int
 setup_loop(struct daemon *d)
@@ -295,11 +424,20 @@ teardown(struct daemon *d)
 {
 	bool store_free = true;
 
-	/* First, so no housekeeping runs on what goes next. */
+	d->tearing_down = true;
+	/* First, so no housekeeping or scrape runs on what goes next. */
+	metrics_http_free(d->http);
+	d->http = NULL;
 	janitor_free(d->janitor);
+	logcmd_free(d->logcmd);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
 	d->fleet = NULL;	/* a watchdog tick in the last loop pass reads it */
+	poolers_free(d->poolers);
+	d->poolers = NULL;
+	poolmatch_free(d->poolmatch);
+	d->poolmatch = NULL;
+	d->env.pooled = NULL;
 	/* Running hooks' ends are requests the drain commits. */
 	hooks_stop(d->hooks);
 	if (d->writer && writer_stop(d->writer, STOP_STORE_WAIT_MS) < 0) {
@@ -308,6 +446,7 @@ teardown(struct daemon *d)
 	}
 	hooks_free(d->hooks);
 	writer_free(d->writer);
+	metrics_free(d->metrics);
 	/* Cancelled DNS lookups call back from deferred callbacks: let them
 	 * run (their attempts are detached) before the resolver goes. */
 	if (d->base)
@@ -318,6 +457,7 @@ teardown(struct daemon *d)
 			event_free(evs[i]);
 	}
 	notify_shutdown();
+	trustpin_shutdown();
 	spawn_shutdown();
 	if (d->dns)
 		evdns_base_free(d->dns, 1);
@@ -334,11 +474,13 @@ int
 main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
-	bool check = false;
+	bool check = false, once_waits;
 	char err[1024];
 	const char *db;
 
+	d.once_poolers_ok = true;
 	log_init("sslhistd", LVL_INFO);
+	hold_stop_signals(SIG_BLOCK);
 	if (parse_args(&d, argc, argv, &check) < 0)
 		return EXIT_USAGE;
 	d.cfg = config_load(d.config_path, err, sizeof(err));
@@ -368,34 +510,50 @@ main(int argc, char **argv)
 		d.exit_code = 1;
 		goto out;
 	}
+	hold_stop_signals(SIG_UNBLOCK);
+	(void)trustpin_init();	/* off when it fails: said in the log */
 	d.writer = writer_new(d.base, d.store, on_stored, &d);
 	d.hooks = d.writer ? hooks_new(d.base, d.writer, d.cfg) : NULL;
 	d.own_users = instance_own_users(d.cfg);
 	d.env = (struct poller_env){ .base = d.base, .dns = d.dns,
 		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
+	d.poolmatch = poolmatch_new();
+	d.env.pooled = d.poolmatch;
+	if (d.once && d.poolmatch)
+		poolmatch_no_hold(d.poolmatch);
+	/* --once: the poolers' attempts first (on_once_poolers), so that
+	 * the instances' polls know their server connections. */
+	once_waits = d.once && d.cfg->npoolers > 0;
+	if (d.poolmatch)
+		d.poolers = poolers_new(&d.env, d.poolmatch, d.once ? on_once_poolers : NULL, &d);
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
 	if (d.fleet)
 		d.janitor = janitor_new(d.base, d.writer, d.fleet, d.cfg);
-	/* Registering is synchronous here (no thread yet): a registry that
-	 * cannot be written fails the start. Then the store is the thread's. */
-	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor ||
-	    fleet_apply(d.fleet, NULL) < 0 || writer_start(d.writer) < 0) {
+	/* Before the thread starts, writer_call() runs each request at once on
+	 * this thread: the metrics' client gauges, the poolers' and instances'
+	 * registration are synchronous here, and a registry that cannot be
+	 * written fails the start. Then the store is the thread's. */
+	if (!d.once && d.writer && d.hooks && metrics_setup(&d) < 0) {
+		d.exit_code = 1;
+		goto out;
+	}
+	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor || !d.poolmatch ||
+	    !d.poolers || poolers_apply(d.poolers) < 0 ||
+	    (!once_waits && fleet_apply(d.fleet, NULL) < 0) || writer_start(d.writer) < 0) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
 		d.exit_code = 1;
 		goto out;
 	}
 	log_infox("started: %zu clusters, database %s", d.cfg->nclusters, db);
-	if (!d.once)
+	if (!d.once) {
 		janitor_start(d.janitor);
+		if ((d.logcmd = logcmd_new(&d.env, d.fleet)) == NULL)
+			log_warnx("log_command: out of memory; no server log is imported");
+	}
 	notify_ready();
 	janitor_status(d.janitor);
-	if (d.once) {
-		struct fleet_status st;
-
-		fleet_status(d.fleet, &st);
-		if (st.pending == 0)
-			on_once_polled(&d, true);
-	}
+	if (d.once && !once_waits)
+		once_check_done(&d);
 	event_base_dispatch(d.base);
 out:
 	teardown(&d);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -15,6 +16,29 @@
 #include "timer.h"
 
 #define MIN_GRACE_MS 1000
+
+/*
+ * Every message goes through here: a failure is logged (at debug for the
+ * watchdog's pings, which come every few seconds; at warning otherwise),
+ * with the first line of the message. sd_notify() returns 0 outside
+ * systemd (no NOTIFY_SOCKET), which is not a failure. It never unsets
+ * NOTIFY_SOCKET (its first argument is 0): children get environments
+ * without it (procspawn.c), not by changing ours.
+ */
+static void
+send_state(const char *msg)
+{
+	int r = sd_notify(0, msg);
+	bool ping = strcmp(msg, "WATCHDOG=1") == 0;
+
+	if (r >= 0)
+		return;
+	if (ping)
+		log_debugx("sd_notify(%s) failed: %s", msg, strerror(-r));
+	else
+		log_warnx("sd_notify(%.*s) failed: %s", (int)strcspn(msg, "\n"), msg,
+			  strerror(-r));
+}
 
 static struct {
 	struct event *timer;
@@ -47,7 +71,7 @@ watchdog_tick(int64_t now)
 	if (wd.withholding)
 		log_infox("watchdog: every component on time again; WATCHDOG=1 resumed");
 	wd.withholding = false;
-	sd_notify(0, "WATCHDOG=1");
+	send_state("WATCHDOG=1");
 }
 
 static void
@@ -97,34 +121,37 @@ notify_shutdown(void)
 void
 notify_ready(void)
 {
-	sd_notify(0, "READY=1");
+	send_state("READY=1");
 }
 
 void
 notify_reloading(void)
 {
 	struct timespec ts;
+	char msg[64];
 
 	/* systemd matches MONOTONIC_USEC against its own CLOCK_MONOTONIC. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
-		   (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+		 (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+	send_state(msg);
 }
 
 void
 notify_stopping(void)
 {
-	sd_notify(0, "STOPPING=1");
+	send_state("STOPPING=1");
 }
 
 void
 notify_status(const char *fmt, ...)
 {
-	char buf[512];
+	char buf[520];
 	va_list ap;
 
+	memcpy(buf, "STATUS=", 7);
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(buf + 7, sizeof(buf) - 7, fmt, ap);
 	va_end(ap);
-	sd_notifyf(0, "STATUS=%s", buf);
+	send_state(buf);
 }

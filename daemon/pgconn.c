@@ -15,6 +15,7 @@
 #include "pgconn.h"
 #include "pgconn_int.h"
 #include "timer.h"
+#include "trustpin.h"
 
 static void on_socket(evutil_socket_t fd, short what, void *arg);
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
@@ -163,6 +164,13 @@ drop(struct pgconn *pc)
 		pc->result = NULL;
 	}
 	pgc_forget_password(pc);
+	/* A pinned attempt that ends before READY (a deadline): the next one
+	 * uses the whole sslrootcert (READY clears `pinned`). */
+	if (pc->pinned)
+		pc->pin_off = true;
+	else if (pc->conn && pc->state == PGC_CONNECTING && pgc_kv_get(pc, "sslrootcert"))
+		trustpin_attempt_over(pgc_kv_get(pc, "sslrootcert"), false);
+	pc->pinned = false;
 	pc->flushing = false;
 	(void)pgc_set_state(pc, PGC_IDLE, "drop");	/* always allowed */
 }
@@ -388,6 +396,7 @@ copy_params(struct pgconn *pc, const struct pgconn_params *params)
 	pc->port = params->port;
 	pc->connect_timeout_ms = params->connect_timeout_ms;
 	pc->query_timeout_ms = params->query_timeout_ms;
+	pc->console = params->console;
 	pc->host = strdup(params->host);
 	pc->cluster = strdup(c->name ? c->name : "");
 	pc->kv = calloc(c->nconn ? c->nconn : 1, sizeof(*pc->kv));

@@ -25,6 +25,7 @@
 #ifndef SSLHIST_PGCONN_H
 #define SSLHIST_PGCONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -48,6 +49,10 @@ struct pgconn_params {
 	int port;
 	int64_t connect_timeout_ms;
 	int64_t query_timeout_ms;
+	/* A PgBouncer admin console ([pooler]): no `options` startup
+	 * parameter (the console refuses it), so no statement_timeout; the
+	 * daemon's query_timeout still drops a slow answer. */
+	bool console;
 };
 
 /* Copies what it needs of params. NULL when out of memory. */
@@ -60,6 +65,9 @@ void pgconn_free(struct pgconn *pc);
 void pgconn_connect(struct pgconn *pc);
 /* Sends one statement with text parameters (connected, no query running). */
 void pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const *values);
+/* Sends `sql` with the simple query protocol (PQsendQuery: no
+ * parameters, text results), the one PgBouncer's admin console speaks. */
+void pgconn_query_simple(struct pgconn *pc, const char *sql);
 /* Prepares `sql` as statement `name` of this connection (the result
  * callback says whether it worked; parameter types are inferred). */
 void pgconn_prepare(struct pgconn *pc, const char *name, const char *sql, int nparams);

@@ -33,6 +33,7 @@
 #include "log.h"
 
 #define PGC_MAX_ADDRS 8		/* addresses of one name tried by libpq */
+#define PGC_HOSTS_MAX (PGC_MAX_ADDRS * 256)	/* host=NAME,NAME,... */
 
 enum pgc_state {
 	PGC_IDLE,		/* no connection, no attempt */
@@ -61,6 +62,7 @@ struct pgconn {
 
 	PGconn *conn;
 	bool flushing;			/* PQflush has more to send */
+	bool console;			/* pgconn_params.console */
 	struct event *sockev;
 	int armed_fd;			/* what sockev waits for: fd ... */
 	short armed_what;		/* ... and events; -1 / 0 when not */
@@ -69,13 +71,18 @@ struct pgconn {
 	struct evdns_getaddrinfo_request *dnsreq;
 	struct child *child;
 	char addrs[PGC_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)];
-	char hosts[PGC_MAX_ADDRS * 256];
+	size_t naddrs;			/* host= repeats the name this often
+					 * (built when dialling, not kept) */
 	char *password;
 	PGresult *result;		/* the query's result so far */
 	struct waiter *waiting;		/* the DNS lookup or password_command
 					 * running for this attempt */
 	int in_callback;
 	bool free_pending;
+	const void *tls_trimmed;	/* the TLS session tlstrim.h trimmed */
+	bool pinned;			/* this attempt uses trustpin.h's roots */
+	bool pin_off;			/* the pin failed: the whole sslrootcert
+					 * until an attempt with it succeeds */
 };
 
 /*

@@ -65,14 +65,6 @@ on_password(const struct child_result *r, void *arg)
 	pgc_start_libpq(pc);
 }
 
-/* The variables a child of the service must not see. */
-static bool
-service_only(const char *e)
-{
-	return strncmp(e, "NOTIFY_SOCKET=", 14) == 0 || strncmp(e, "WATCHDOG_", 9) == 0 ||
-	       strncmp(e, "LISTEN_", 7) == 0 || strncmp(e, "SSLHIST_", 8) == 0;
-}
-
 /* Adds "NAME=value" at env[*k] when it can be allocated. */
 static void
 add_var(char **env, size_t *k, const char *name, const char *value)
@@ -99,7 +91,7 @@ password_env(const struct pgconn *pc, const char *user)
 	if (env == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (!service_only(environ[i]))
+		if (!spawn_service_var(environ[i]))
 			env[k++] = environ[i];
 	}
 	snprintf(port, sizeof(port), "%d", pc->port);

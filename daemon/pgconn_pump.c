@@ -36,6 +36,13 @@ pgconn_query(struct pgconn *pc, const char *sql, int nparams, const char *const 
 }
 
 void
+pgconn_query_simple(struct pgconn *pc, const char *sql)
+{
+	if (pgc_set_state(pc, PGC_QUERY, "pgconn_query_simple"))
+		query_sent(pc, PQsendQuery(pc->conn, sql));
+}
+
+void
 pgconn_prepare(struct pgconn *pc, const char *name, const char *sql, int nparams)
 {
 	if (pgc_set_state(pc, PGC_QUERY, "pgconn_prepare"))

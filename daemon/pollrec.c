@@ -9,6 +9,7 @@
 #include "ident.h"
 #include "parse.h"
 #include "pollrec.h"
+#include "poolmatch.h"
 #include "statquery.h"
 #include "statrow.h"
 #include "tracker.h"
@@ -24,6 +25,18 @@ client_key_free(struct client_key *k)
 	free(k->cipher);
 	free(k->client_dn);
 	free(k->issuer_dn);
+	free(k->pooler_server);
+}
+
+void
+pooler_facts_free(struct pooler_facts *f)
+{
+	if (f == NULL)
+		return;
+	free(f->client_tls_sslmode);
+	free(f->server_tls_sslmode);
+	free(f->server_tls_ca_file);
+	free(f);
 }
 
 void
@@ -46,6 +59,7 @@ poll_record_free(struct poll_record *r)
 		return;
 	free(r->error);
 	instance_facts_free(r->facts);
+	pooler_facts_free(r->pooler);
 	for (size_t i = 0; i < r->nclients; i++) {
 		client_key_free(&r->clients[i].key);
 		free(r->clients[i].client_hostname);
@@ -86,13 +100,29 @@ poll_record_size(const struct poll_record *r)
 		k = &r->clients[i].key;
 		n += slen(k->database) + slen(k->user) + slen(k->application) +
 		     slen(k->client_addr) + slen(k->tls_version) + slen(k->cipher) +
-		     slen(k->client_dn) + slen(k->issuer_dn) + slen(r->clients[i].client_hostname);
+		     slen(k->client_dn) + slen(k->issuer_dn) + slen(k->pooler_server) +
+		     slen(r->clients[i].client_hostname);
 	}
 	n += (r->n_new + r->n_ended) * sizeof(struct session_ref);
 	n += r->ncounters * sizeof *r->counters + r->ndropped * sizeof *r->dropped;
 	for (size_t i = 0; i < r->ncounters; i++)
 		n += slen(r->counters[i].database) + slen(r->counters[i].stats_reset);
 	return n;
+}
+
+int64_t
+poll_record_missed(const struct poll_record *r)
+{
+	bool counted = r->counters_known && r->baseline_known;
+	int64_t missed = 0;
+
+	for (size_t i = 0; r->counters_known && i < r->ncounters; i++) {
+		if (r->counters[i].missed >= 0) {
+			missed += r->counters[i].missed;
+			counted = true;
+		}
+	}
+	return counted ? missed : -1;
 }
 
 /* ---- building: client keys ---- */
@@ -125,6 +155,7 @@ hash_key(const struct client_key *k)
 	h = hash_str(h, k->cipher);
 	h = hash_str(h, k->client_dn);
 	h = hash_str(h, k->issuer_dn);
+	h = hash_str(h, k->pooler_server);
 	return (h ^ (uint64_t)k->ssl ^ ((uint64_t)(unsigned)k->bits << 1)) * 1099511628211ULL;
 }
 
@@ -135,7 +166,8 @@ key_eq(const struct client_key *a, const struct client_key *b)
 	       ident_str_eq(a->user, b->user) && ident_str_eq(a->application, b->application) &&
 	       ident_str_eq(a->client_addr, b->client_addr) && ident_str_eq(a->tls_version, b->tls_version) &&
 	       ident_str_eq(a->cipher, b->cipher) && ident_str_eq(a->client_dn, b->client_dn) &&
-	       ident_str_eq(a->issuer_dn, b->issuer_dn);
+	       ident_str_eq(a->issuer_dn, b->issuer_dn) &&
+	       ident_str_eq(a->pooler_server, b->pooler_server);
 }
 
 /* The client identity of a decoded session row (pointers into it). */
@@ -152,6 +184,7 @@ row_key(const struct stat_row *row, struct client_key *k)
 	k->bits = k->ssl ? row->bits : -1;
 	k->client_dn = k->ssl ? row->client_dn : NULL;
 	k->issuer_dn = k->ssl ? row->issuer_dn : NULL;
+	k->pooler_server = NULL;
 	/* An empty DN is "no client certificate". */
 	if (k->client_dn && !*k->client_dn)
 		k->client_dn = NULL;
@@ -174,7 +207,8 @@ copy_key(struct client_key *d, const struct client_key *s)
 	       copy_str(&d->application, s->application) |
 	       copy_str(&d->client_addr, s->client_addr) |
 	       copy_str(&d->tls_version, s->tls_version) | copy_str(&d->cipher, s->cipher) |
-	       copy_str(&d->client_dn, s->client_dn) | copy_str(&d->issuer_dn, s->issuer_dn);
+	       copy_str(&d->client_dn, s->client_dn) | copy_str(&d->issuer_dn, s->issuer_dn) |
+	       copy_str(&d->pooler_server, s->pooler_server);
 }
 
 /* ---- building: one poll's work ---- */
@@ -391,6 +425,11 @@ moved_session(struct build *x, struct row_buf *b, int row)
 
 	if (decode_session(x, b, row, &sr, &k) != 0 || sr.own || excluded(x->ctx, &k))
 		return 0;
+	/* PgBouncer sets the application_name of the client it links to a
+	 * server connection: the pooler's client stays as it is. */
+	if (x->ctx->pooled != NULL &&
+	    poolmatch_session(x->ctx->pooled, x->ctx->cluster, &sr, &k) == PM_POOLER)
+		return 0;
 	if (add_ended(x->r, (struct session_ref){ .pid = sr.pid,
 		      .backend_start_us = sr.backend_start_us, .moved = true }) < 0)
 		return -1;
@@ -408,6 +447,18 @@ new_session(struct build *x, struct row_buf *b, int row)
 	if (decode_session(x, b, row, &sr, &k) != 0)
 		return 0;
 	recorded = !sr.own && !excluded(x->ctx, &k);
+	if (recorded && x->ctx->pooled != NULL) {
+		switch (poolmatch_session(x->ctx->pooled, x->ctx->cluster, &sr, &k)) {
+		case PM_WAIT:
+			/* Neither recorded nor counted as seen yet (poolmatch.h):
+			 * the next poll lists it in full again. */
+			want(x->out, sr.pid);
+			return 0;
+		case PM_POOLER:
+		case PM_CLIENT:
+			break;
+		}
+	}
 	if (tracker_see(x->ctx->tracker, sr.pid, sr.backend_start_us, recorded, app_hash(b)) < 0 ||
 	    count_new_db(x, sr.datname) < 0)
 		return -1;

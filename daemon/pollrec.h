@@ -20,6 +20,7 @@
 
 struct strlist;
 struct tracker;
+struct poolmatch;
 
 /* The client identity (docs/CONTRACT.md section 3), as the server sent it (bytes, not escaped). */
 struct client_key {
@@ -33,6 +34,9 @@ struct client_key {
 	int bits;		/* -1: NULL */
 	char *client_dn;
 	char *issuer_dn;
+	char *pooler_server;	/* a [pooler]'s own server connection: the
+				 * pooler's name (application then NULL);
+				 * NULL for every other client */
 };
 /* Frees the key's strings (not k itself). */
 void client_key_free(struct client_key *k);
@@ -81,6 +85,14 @@ struct server_cert {
 	char *sha256;		/* "AB:CD:..." */
 };
 
+/* A pooler's TLS settings (SHOW CONFIG), read on each connection. */
+struct pooler_facts {
+	char *client_tls_sslmode;
+	char *server_tls_sslmode;
+	char *server_tls_ca_file;
+};
+void pooler_facts_free(struct pooler_facts *f);
+
 struct instance_facts {
 	char *server_version;
 	int server_version_num;
@@ -105,6 +117,8 @@ struct poll_record {
 	int64_t gap_ms;			/* ok: since the previous successful
 					 * poll; 0 for the first */
 	struct instance_facts *facts;	/* non-NULL after a (re)connection */
+	struct pooler_facts *pooler;	/* a pooler's record: non-NULL after a
+					 * (re)connection */
 	struct client_obs *clients;
 	size_t nclients;
 	struct session_ref *new_sessions;
@@ -121,12 +135,17 @@ struct poll_record {
 					 * counters[] is empty */
 	uint32_t *dropped;		/* databases gone since the previous poll */
 	size_t ndropped;
+	bool fast;			/* a poll made at fast_interval */
 };
 void poll_record_free(struct poll_record *r);
 /* Frees facts and its strings (NULL is a no-op). */
 void instance_facts_free(struct instance_facts *f);
 /* Approximate heap bytes held, for the bound of the retry queue. */
 size_t poll_record_size(const struct poll_record *r);
+/* The sessions a successful poll counted missed (the sum over its
+ * counters), or -1 when it could count none (PostgreSQL 13 and older, no
+ * baseline yet). */
+int64_t poll_record_missed(const struct poll_record *r);
 
 /* ---- rows -> poll record ---- */
 
@@ -140,6 +159,10 @@ struct pollrec_ctx {
 	int server_version;		/* PQserverVersion(): counters from 14 */
 	const struct strlist *exclude_users;	/* never recorded */
 	const struct strlist *exclude_databases;
+	/* Poolers' server connections (poolmatch.h), NULL when the cluster
+	 * has no [pooler]: sessions it claims become the pooler's client. */
+	struct poolmatch *pooled;
+	const char *cluster;
 };
 
 /* What the build reports besides the record; the caller acts on it. */

@@ -1,24 +1,7 @@
 /*
- * schedule.c: see schedule.h.
+ * schedule.c: see schedule.h (jitter_uniform is jitter.c's).
  */
-#include <sys/random.h>
-
-#include "clock.h"
 #include "schedule.h"
-
-double
-jitter_uniform(void)
-{
-	static uint64_t s;
-
-	if (s == 0 && (getrandom(&s, sizeof(s), 0) != sizeof(s) || s == 0))
-		s = (uint64_t)mono_ms() | 1;
-	/* xorshift64*: plenty for spreading timers. */
-	s ^= s >> 12;
-	s ^= s << 25;
-	s ^= s >> 27;
-	return (double)((s * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
 
 int64_t
 sched_round_us(int64_t now_us, int64_t ms, int64_t tick_us)
@@ -50,4 +33,15 @@ sched_poll_delay_ms(int64_t interval_ms, double jitter, double u)
 	double tick_ms = (double)sched_poll_tick_us(interval_ms, jitter) / 1000;
 
 	return (int64_t)(lo + u * (span - tick_ms));
+}
+
+double
+sched_poll_share(int64_t period_ms, double jitter, double u)
+{
+	double span = 2 * jitter * (double)period_ms;
+	double tick_ms = (double)sched_poll_tick_us(period_ms, jitter) / 1000;
+
+	if (period_ms <= 0)
+		return 0;
+	return -jitter + u * (span - tick_ms) / (double)period_ms;
 }

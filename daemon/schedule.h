@@ -19,8 +19,8 @@
 #define SCHED_DEFAULT_TICK_US 8000	/* other timers: backoff, start-up */
 #define SCHED_MAX_TICK_US 50000
 
-/* Random numbers for jitter (not for secrets): [0, 1). */
-double jitter_uniform(void);
+/* Random numbers for jitter: jitter_uniform(), [0, 1). */
+#include "jitter.h"
 
 /* The delay (us) from now_us to the first multiple of tick_us at or after
  * now_us + ms (tick_us <= 0: exactly ms). */
@@ -30,5 +30,9 @@ int64_t sched_round_us(int64_t now_us, int64_t ms, int64_t tick_us);
 int64_t sched_poll_tick_us(int64_t interval_ms, double jitter);
 /* A poll's delay after the previous start (ms), drawn with u in [0, 1). */
 int64_t sched_poll_delay_ms(int64_t interval_ms, double jitter, double u);
+
+/* The same draw as a share j of the period (delay = period x (1 + j)),
+ * for fastpoll_delay_ms(). */
+double sched_poll_share(int64_t period_ms, double jitter, double u);
 
 #endif

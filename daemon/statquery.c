@@ -35,7 +35,7 @@
  */
 #define ACTIVITY(dn) \
 	"WITH a AS (SELECT s.pid, s.backend_start, s.datid, s.usesysid, s.application_name, " \
-	"s.client_addr, s.client_hostname, s.ssl, s.sslversion, s.sslcipher, s.sslbits, " \
+	"s.client_addr, s.client_port, s.client_hostname, s.ssl, s.sslversion, s.sslcipher, s.sslbits, " \
 	dn ", ($2::timestamptz IS NULL OR s.backend_start > $2::timestamptz - $3::interval " \
 	"OR s.pid = ANY ($4::int4[])) AS fresh, " \
 	"s.backend_start > coalesce($2::timestamptz, pg_catalog.statement_timestamp()) " \
@@ -65,27 +65,27 @@
 	"SELECT 'a'::text, a.pid, a.backend_start, d.datname, u.rolname, " \
 	"a.application_name, pg_catalog.host(a.client_addr), a.client_hostname, " \
 	"a.ssl, a.sslversion, a.sslcipher, a.sslbits, a.dn, a.serial, a.issuer, " \
-	OWN ", NULL::int8, NULL::text " \
+	OWN ", NULL::int8, NULL::text, a.client_port " \
 	"FROM a LEFT JOIN pg_catalog.pg_database d ON d.oid = a.datid " \
 	"LEFT JOIN pg_catalog.pg_roles u ON u.oid = a.usesysid " \
 	"WHERE a.fresh AND (a.recent OR NOT coalesce(" OWN ", false))"
 #define OLD \
 	" UNION ALL " \
 	"SELECT 'o', a.pid, a.backend_start, NULL, NULL, a.application_name, NULL, NULL, " \
-	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL " \
+	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL " \
 	"FROM a WHERE NOT a.fresh"
 /* The time of this statement, for the next poll's $2. */
 #define SNAPSHOT \
 	" UNION ALL " \
 	"SELECT 't', NULL, pg_catalog.statement_timestamp(), NULL, NULL, NULL, NULL, NULL, " \
-	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
 /* pg_stat_database less the shared row (datid 0), from its functions:
  * the view computes some twenty counters per database. */
 #define DATABASES \
 	" UNION ALL " \
 	"SELECT 'd', d.oid::int4, NULL, d.datname, NULL, NULL, NULL, NULL, NULL, NULL, " \
 	"NULL, NULL, NULL, NULL, NULL, NULL, pg_catalog.pg_stat_get_db_sessions(d.oid), " \
-	"pg_catalog.pg_stat_get_db_stat_reset_time(d.oid)::text " \
+	"pg_catalog.pg_stat_get_db_stat_reset_time(d.oid)::text, NULL " \
 	"FROM pg_catalog.pg_database d"
 
 static const char q11[] = ACTIVITY(DN11) FULL OLD SNAPSHOT;

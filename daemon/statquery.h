@@ -57,6 +57,9 @@ enum statq_col {
 	STATQ_COL_OWN,			/* bool: a session of sslhistd itself */
 	STATQ_COL_SESSIONS,		/* int8, rows of kind 'd' */
 	STATQ_COL_STATS_RESET,		/* text, rows of kind 'd' */
+	STATQ_COL_CLIENT_PORT,		/* int4, rows of kind 'a': a [pooler]'s
+					 * server connections are told by their
+					 * address and port (poolmatch.h) */
 	STATQ_COL_COUNT
 };
 

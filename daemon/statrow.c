@@ -180,6 +180,10 @@ statrow_decode(const struct stat_cells *c, struct stat_row *r)
 	if ((b = get_bool(c, STATQ_COL_OWN)) == -2)
 		return STATROW_BAD_OWN;
 	r->own = b == 1;
+	if (!is_null(c, STATQ_COL_CLIENT_PORT) &&
+	    (!get_int4(c, STATQ_COL_CLIENT_PORT, &r->client_port) || r->client_port < 0 ||
+	     r->client_port > 65535))
+		r->client_port = 0;	/* only a [pooler] match reads it */
 	if (!get_texts(c, r))
 		return STATROW_BAD_TEXT;
 	return STATROW_OK;

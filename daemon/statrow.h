@@ -52,6 +52,7 @@ struct stat_row {
 	char *application;
 	char *client_addr;
 	char *client_hostname;
+	int32_t client_port;		/* 'a'; 0: NULL */
 	bool ssl;
 	char *tls_version;
 	char *cipher;

@@ -196,6 +196,15 @@ st_commit(struct store *s)
 	return -1;
 }
 
+bool
+st_kept(const int64_t *keep, size_t nkeep, int64_t id)
+{
+	for (size_t i = 0; i < nkeep; i++)
+		if (keep[i] == id)
+			return true;
+	return false;
+}
+
 int
 st_writes(struct store *s, const struct st_write *w, size_t n)
 {
@@ -329,6 +338,8 @@ prepare_all(struct store *s)
 {
 	static const char *const *const tables[] = {
 		store_core_sql, store_fleet_sql, store_poll_sql, store_maint_sql, store_hooks_sql,
+		store_pooler_sql,
+		store_logs_sql,
 	};
 	const char *sql;
 
@@ -388,6 +399,7 @@ store_close(struct store *s)
 	/* The last connection checkpoints; PERSIST_WAL keeps -wal and -shm. */
 	sqlite3_close(s->db);
 	EVP_MD_CTX_free(s->md);
+	st_log_batch_free(s);
 	free(s->path);
 	free(s);
 }

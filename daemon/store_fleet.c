@@ -18,7 +18,8 @@ const char *const store_fleet_sql[ST_COUNT] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5) "
 	    "ON CONFLICT (cluster, host, port) DO UPDATE "
 	    "SET retired_at = NULL, role = excluded.role RETURNING id",
-	[ST_INSTANCE_ACTIVE] = "SELECT id FROM instance WHERE retired_at IS NULL",
+	/* Poolers' rows are the pooler set's (store_pooler.c). */
+	[ST_INSTANCE_ACTIVE] = "SELECT id FROM instance WHERE retired_at IS NULL AND pooler IS NULL",
 	[ST_INSTANCE_RETIRE] = "UPDATE instance SET retired_at = ?2 WHERE id = ?1",
 	/* ?3 NULL: the discovery succeeded. */
 	[ST_DISCOVERY] =
@@ -73,14 +74,6 @@ store_instance(struct store *s, const char *cluster, const char *host, int port,
 	return id;
 }
 
-static bool
-kept(const int64_t *keep, size_t nkeep, int64_t id)
-{
-	for (size_t i = 0; i < nkeep; i++)
-		if (keep[i] == id)
-			return true;
-	return false;
-}
 
 /* The ids of instances not yet retired and not in keep[]. */
 static int
@@ -95,7 +88,7 @@ to_retire(struct store *s, const int64_t *keep, size_t nkeep, int64_t **ids, siz
 	*n = 0;
 	while ((rc = st_step(s, st, "list instances")) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
-		if (kept(keep, nkeep, id))
+		if (st_kept(keep, nkeep, id))
 			continue;
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 16;

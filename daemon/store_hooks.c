@@ -27,8 +27,9 @@
 #define CLIENT_COLS \
 	"c.id, i.cluster, i.host, i.port, c.database, c.user, c.application, " \
 	"c.client_addr, c.client_hostname, c.ssl, c.tls_version, c.cipher, c.bits, " \
-	"c.client_dn, c.issuer_dn, c.first_seen, c.last_seen, c.sessions, c.samples"
-#define NCLIENT_COLS 19
+	"c.client_dn, c.issuer_dn, c.first_seen, c.last_seen, c.sessions, c.samples, " \
+	"c.logged_sessions, i.pooler, (SELECT d.pooler_server FROM client_data d WHERE d.id = c.id)"
+#define NCLIENT_COLS 22
 
 const char *const store_hooks_sql[ST_COUNT] = {
 	[ST_HOOK_RECOVER_ATTEMPT] =
@@ -83,6 +84,7 @@ store_client_clear(struct store_client *c)
 	free(c->instance);
 	client_key_free(&c->key);
 	free(c->client_hostname);
+	free(c->via);
 	memset(c, 0, sizeof *c);
 }
 
@@ -124,6 +126,9 @@ read_client(sqlite3_stmt *st, int i, struct store_client *c)
 	c->last_seen = sqlite3_column_int64(st, i + 16);
 	c->sessions = sqlite3_column_int64(st, i + 17);
 	c->samples = sqlite3_column_int64(st, i + 18);
+	c->logged_sessions = sqlite3_column_int64(st, i + 19);
+	c->via = st_col_str(st, i + 20, &oom);
+	k->pooler_server = st_col_str(st, i + 21, &oom);
 	if (oom || c->cluster == NULL || c->instance == NULL) {
 		store_client_clear(c);
 		return -1;

@@ -32,6 +32,8 @@ struct store_client {
 	char *client_hostname;
 	int64_t first_seen, last_seen;	/* Unix s */
 	int64_t sessions, samples;
+	int64_t logged_sessions;
+	char *via;			/* instance.pooler (sql/006_pooler.sql) */
 };
 /* Frees what c holds (not c) and zeroes it. */
 void store_client_clear(struct store_client *c);

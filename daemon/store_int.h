@@ -69,6 +69,27 @@ enum stmt_id {
 	ST_HOOK_END_ALERT,
 	ST_HOOK_LAST_CLIENT,
 	ST_HOOK_CLIENTS_AFTER,
+	/* store_pooler.c */
+	ST_POOLER_UPSERT,
+	ST_POOLER_ACTIVE,
+	ST_POOLER_FACTS,
+	/* store_logs.c */
+	ST_LOG_INSTANCES,
+	ST_LOG_FIND,
+	ST_LOG_MARK,
+	ST_LOG_CLIENT_LOGGED,
+	ST_LOG_CLIENT_ID,
+	ST_LOG_CLIENT_ADD,
+	ST_LOG_CLIENT_INSERT,
+	ST_LOG_SESSION_INSERT,
+	ST_LOG_COVERAGE,
+	ST_LOG_CLAIM,
+	ST_LOG_CLIENT_UNLOG,
+	ST_LOG_NEWEST,
+	ST_LOG_SINCE,
+	ST_LOG_LAST_CLIENT,
+	ST_LOG_EXPIRE_SESSIONS,
+	ST_LOG_EXPIRE_COVERAGE,
 	ST_COUNT
 };
 
@@ -78,6 +99,12 @@ extern const char *const store_fleet_sql[ST_COUNT];
 extern const char *const store_poll_sql[ST_COUNT];
 extern const char *const store_maint_sql[ST_COUNT];
 extern const char *const store_hooks_sql[ST_COUNT];
+extern const char *const store_pooler_sql[ST_COUNT];
+
+/* store_pooler.c: a pooler record's facts, inside store_apply's
+ * transaction. 0 or -1. */
+int store_pooler_facts(struct store *s, const struct poll_record *r);
+extern const char *const store_logs_sql[ST_COUNT];
 
 struct store {
 	sqlite3 *db;
@@ -88,6 +115,7 @@ struct store {
 	char ctx[96];		/* what the current public call is about */
 	char err[768];
 	sqlite3_stmt *st[ST_COUNT];
+	struct log_batch *logb;	/* store_logs.c: the import batch's sums */
 };
 
 /* ---- errors (store.c) ---- */
@@ -124,6 +152,8 @@ int st_begin(struct store *s);
 void st_abort(struct store *s);
 /* Commits, or rolls back and returns -1. */
 int st_commit(struct store *s);
+/* Whether id is one of keep[0..nkeep) (the retire-others walks). */
+bool st_kept(const int64_t *keep, size_t nkeep, int64_t id);
 
 /* One statement of a write, with its integer values for ?1, ?2. */
 struct st_write {
@@ -135,6 +165,18 @@ struct st_write {
 /* Runs the statements in one transaction, in order; returns the rows the
  * last one changed, or -1 with nothing changed. */
 int st_writes(struct store *s, const struct st_write *w, size_t n);
+
+/* ---- store_poll.c: the client identity and its alerts ---- */
+#define IDENT_LEN 16
+struct client_key;
+/* The identity digest of a client of instance_id (docs/CONTRACT.md section 3). */
+int st_client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
+		    unsigned char out[IDENT_LEN]);
+/* The alert rows of a newly stored client (the mask of store_set_alerts). */
+int st_client_alerts(struct store *s, int64_t at_ms, const struct client_key *k, int64_t id);
+
+/* ---- store_logs.c ---- */
+void st_log_batch_free(struct store *s);
 
 /* ---- store_migrate.c ---- */
 /* Applies every migration the file lacks; 0 or -1. */

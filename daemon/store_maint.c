@@ -37,6 +37,8 @@ store_expire(struct store *s, int64_t before)
 	const struct st_write steps[] = {
 		{ ST_EXPIRE_COVERAGE, "expire coverage", 1, { before } },
 		{ ST_EXPIRE_MISSED, "expire missed sessions", 1, { before } },
+		{ ST_LOG_EXPIRE_SESSIONS, "expire known sessions", 1, { before } },
+		{ ST_LOG_EXPIRE_COVERAGE, "expire log coverage", 1, { before } },
 		{ ST_EXPIRE_ATTEMPT, "expire alert attempts", 1, { before } },
 		{ ST_EXPIRE_SETTLE, "settle live sessions of retired instances", 0, { 0 } },
 		{ ST_EXPIRE_LIVE, "expire live sessions of retired instances", 0, { 0 } },

@@ -17,8 +17,8 @@
 #include "ident.h"
 #include "livecounts.h"
 #include "store_int.h"
+#include "store_logs.h"
 
-#define IDENT_LEN		16
 
 const char *const store_poll_sql[ST_COUNT] = {
 	[ST_INSTANCE_POLL] =
@@ -44,8 +44,8 @@ const char *const store_poll_sql[ST_COUNT] = {
 	[ST_CLIENT_INSERT] =
 	    "INSERT INTO client_data (instance_id, ident, database, user, application, "
 	    "client_addr, client_hostname, ssl, tls_version, cipher, bits, client_dn, "
-	    "issuer_dn, first_seen, last_seen, sessions, samples) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
+	    "issuer_dn, first_seen, last_seen, sessions, samples, pooler_server) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)",
 	[ST_ALERT_INSERT] =
 	    "INSERT INTO alert (client_id, event, state, next_attempt_ms, created_at) "
 	    "VALUES (?1, ?2, 'pending', ?3, ?4)",
@@ -72,10 +72,11 @@ const char *const store_poll_sql[ST_COUNT] = {
 	    "WHERE id = ?1 AND live > 0",
 	[ST_COVERAGE] =
 	    "INSERT INTO coverage (instance_id, hour, polls, failed_polls, largest_gap_ms, "
-	    "sessions, single_poll_sessions, missed_sessions) "
-	    "VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7) "
+	    "sessions, single_poll_sessions, missed_sessions, fast_polls) "
+	    "VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) "
 	    "ON CONFLICT (instance_id, hour) DO UPDATE SET "
 	    "polls = polls + 1, failed_polls = failed_polls + excluded.failed_polls, "
+	    "fast_polls = fast_polls + excluded.fast_polls, "
 	    "largest_gap_ms = max(largest_gap_ms, excluded.largest_gap_ms), "
 	    "sessions = sessions + excluded.sessions, "
 	    "single_poll_sessions = single_poll_sessions + excluded.single_poll_sessions, "
@@ -134,9 +135,9 @@ md_int(EVP_MD_CTX *md, bool present, int64_t v, int *ok)
  * field tagged and length-prefixed), so NULL and '' and shifted field
  * boundaries give different digests. Changing it splits every client.
  */
-static int
-client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
-	     unsigned char out[IDENT_LEN])
+int
+st_client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
+		unsigned char out[IDENT_LEN])
 {
 	static const char version[] = "sslhist client v1";
 	unsigned char full[EVP_MAX_MD_SIZE];
@@ -155,6 +156,10 @@ client_ident(struct store *s, int64_t instance_id, const struct client_key *k,
 	md_int(s->md, k->bits >= 0, k->bits, &ok);
 	md_str(s->md, k->client_dn, &ok);
 	md_str(s->md, k->issuer_dn, &ok);
+	/* Only a pooler's server connection has one: every other digest
+	 * stays what it was before schema 6. */
+	if (k->pooler_server != NULL)
+		md_str(s->md, k->pooler_server, &ok);
 	ok &= EVP_DigestFinal_ex(s->md, full, &len);
 	if (!ok || len < IDENT_LEN) {
 		st_err(s, "client identity", "SHA-256 failed");
@@ -219,32 +224,33 @@ apply_instance(struct store *s, const struct poll_record *r)
 		st_err(s, "update instance", "no such instance");
 		return -1;
 	}
+	if (r->pooler != NULL && store_pooler_facts(s, r) < 0)
+		return -1;
 	return r->facts ? apply_facts(s, r) : 0;
 }
 
 static int
-insert_alert(struct store *s, const struct poll_record *r, int64_t client_id, const char *event)
+insert_alert(struct store *s, int64_t at_ms, int64_t client_id, const char *event)
 {
 	sqlite3_stmt *st = st_get(s, ST_ALERT_INSERT);
 
 	st_int(s, st, 1, client_id);
 	st_text(s, st, 2, event);
-	st_int(s, st, 3, r->at_ms);
-	st_int(s, st, 4, at_s(r));
+	st_int(s, st, 3, at_ms);
+	st_int(s, st, 4, at_ms / 1000);
 	return st_run(s, st, "insert alert");
 }
 
 /* The alert rows of a newly stored client, decided once, ever. */
-static int
-new_client_alerts(struct store *s, const struct poll_record *r, const struct client_key *k,
-		  int64_t id)
+int
+st_client_alerts(struct store *s, int64_t at_ms, const struct client_key *k, int64_t id)
 {
-	if ((s->alerts & ALERT_NON_SSL) && !k->ssl && insert_alert(s, r, id, "non-ssl") < 0)
+	if ((s->alerts & ALERT_NON_SSL) && !k->ssl && insert_alert(s, at_ms, id, "non-ssl") < 0)
 		return -1;
 	if ((s->alerts & ALERT_WEAK_TLS) && k->ssl && ident_tls_weak(k->tls_version) &&
-	    insert_alert(s, r, id, "weak-tls") < 0)
+	    insert_alert(s, at_ms, id, "weak-tls") < 0)
 		return -1;
-	if ((s->alerts & ALERT_NEW_CLIENT) && insert_alert(s, r, id, "new-client") < 0)
+	if ((s->alerts & ALERT_NEW_CLIENT) && insert_alert(s, at_ms, id, "new-client") < 0)
 		return -1;
 	return 0;
 }
@@ -272,10 +278,11 @@ insert_client(struct store *s, const struct poll_record *r, const struct client_
 	st_int(s, st, 14, at_s(r));
 	st_int(s, st, 15, c->new_sessions);
 	st_int(s, st, 16, c->samples);
+	st_text(s, st, 17, k->pooler_server);
 	if (st_run(s, st, "insert client") < 0)
 		return -1;
 	*id = sqlite3_last_insert_rowid(s->db);
-	return new_client_alerts(s, r, k, *id);
+	return st_client_alerts(s, r->at_ms, k, *id);
 }
 
 /* Updates the client if known, else inserts it; its row id goes to *id. */
@@ -287,7 +294,7 @@ apply_client(struct store *s, const struct poll_record *r, const struct client_o
 	sqlite3_stmt *st;
 	int rc;
 
-	if (client_ident(s, r->instance_id, &c->key, ident) < 0)
+	if (st_client_ident(s, r->instance_id, &c->key, ident) < 0)
 		return -1;
 	st = st_get(s, ST_CLIENT_SEEN);
 	st_blob(s, st, 1, ident, IDENT_LEN);
@@ -343,6 +350,10 @@ apply_new_sessions(struct store *s, const struct poll_record *r, const int64_t *
 		st_int(s, st, 2, r->instance_id);
 		if (st_run(s, st, "count live session") < 0)
 			return -1;
+		/* Kept for server logs (store_logs.h). */
+		if (!ref->moved && st_session_polled(s, r->instance_id, ref->pid,
+						     ref->backend_start_us, ids[ref->client]) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -392,26 +403,20 @@ static int
 apply_coverage(struct store *s, const struct poll_record *r)
 {
 	sqlite3_stmt *st = st_get(s, ST_COVERAGE);
-	int64_t single = 0, missed = 0, begun = 0;
-	bool counted = r->counters_known && r->baseline_known;
+	int64_t single = 0, missed = poll_record_missed(r), begun = 0;
 
 	for (size_t i = 0; i < r->n_ended; i++)
 		single += r->ended_sessions[i].single_poll && !r->ended_sessions[i].moved;
 	for (size_t i = 0; i < r->n_new; i++)
 		begun += !r->new_sessions[i].moved;
-	for (size_t i = 0; r->counters_known && i < r->ncounters; i++) {
-		if (r->counters[i].missed >= 0) {
-			missed += r->counters[i].missed;
-			counted = true;
-		}
-	}
 	st_int(s, st, 1, r->instance_id);
 	st_int(s, st, 2, hour_of(r));
 	st_int(s, st, 3, !r->ok);
 	st_int(s, st, 4, r->ok && r->gap_ms > 0 ? r->gap_ms : 0);
 	st_int(s, st, 5, begun);
 	st_int(s, st, 6, single);
-	st_int_or_null(s, st, 7, counted, missed);
+	st_int_or_null(s, st, 7, missed >= 0, missed);
+	st_int(s, st, 8, r->fast);
 	return st_run(s, st, "update coverage");
 }
 

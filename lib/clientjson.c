@@ -48,12 +48,23 @@ clientjson_write(struct jsonw *w, const struct clientjson *c, const char *event)
 		jsonw_int(w, c->bits);
 	member_str(w, "client_dn", c->client_dn);
 	member_str(w, "issuer_dn", c->issuer_dn);
-	member_str(w, "driver", driver_guess(c->application));
+	member_str(w, "driver", c->pooler_server ? "pgbouncer" : driver_guess(c->application));
 	member_time(w, "first_seen", c->first_seen);
 	member_time(w, "last_seen", c->last_seen);
 	member_int(w, "sessions", c->sessions);
 	member_int(w, "samples", c->samples);
+	member_int(w, "logged_sessions", c->logged_sessions);
+	member_str(w, "seen_by", clientjson_seen_by(c->samples, c->logged_sessions));
+	member_str(w, "via", c->via);
 	if (event != NULL)
 		member_str(w, "event", event);
 	jsonw_object_end(w);
+}
+
+const char *
+clientjson_seen_by(int64_t samples, int64_t logged_sessions)
+{
+	if (samples > 0)
+		return logged_sessions > 0 ? "poll+log" : "poll";
+	return "log";
 }

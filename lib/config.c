@@ -51,6 +51,17 @@ cfg_get_duration(struct loader *ld, const struct entry *e, int64_t min_ms,
 }
 
 int
+cfg_get_duration_off(struct loader *ld, const struct entry *e, int64_t min_ms,
+		     const char *min_text, int64_t *out)
+{
+	if (strcmp(e->value, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return cfg_get_duration(ld, e, min_ms, min_text, out);
+}
+
+int
 cfg_get_list(struct loader *ld, const struct entry *e, struct strlist *out)
 {
 	struct strlist l = { NULL, 0 };
@@ -88,7 +99,7 @@ cfg_get_command(struct loader *ld, const struct entry *e, struct strlist *out)
 /* ---- [sslhistd] ---- */
 
 enum vtype { V_PATH, V_DURATION, V_PERCENT, V_LIST, V_COMMAND, V_INT, V_DURLIST,
-	     V_LOGLEVEL };
+	     V_LOGLEVEL, V_DURATION_OFF, V_LISTEN };
 
 /* The [sslhistd] keys with their documented defaults (docs/CONTRACT.md section 2), parsed like written values. */
 static const struct daemon_key {
@@ -116,6 +127,9 @@ static const struct daemon_key {
 	{ "hook_max_running", V_INT, offsetof(struct config, hook_max_running), "4", 1, 64, NULL },
 	{ "hook_retry", V_DURLIST, offsetof(struct config, hook_retry_ms), "30s, 2m, 10m, 1h, 6h", 1, 0, NULL },
 	{ "log_level", V_LOGLEVEL, offsetof(struct config, log_level), "info", 0, 0, NULL },
+	{ "fast_interval", V_DURATION_OFF, offsetof(struct config, fast_interval_ms), "1s", 100, 0, "100ms" },
+	{ "fast_for", V_DURATION, offsetof(struct config, fast_for_ms), "10m", 1, 0, "1ms" },
+	{ "metrics_listen", V_LISTEN, offsetof(struct config, metrics_listen), NULL, 0, 0, NULL },
 };
 
 static int
@@ -144,6 +158,9 @@ set_daemon_value(struct loader *ld, struct config *cfg, const struct daemon_key 
 		return 0;
 	case V_DURATION:
 		return cfg_get_duration(ld, e, k->min, k->min_text, (int64_t *)(void *)(base + k->off));
+	case V_DURATION_OFF:
+		return cfg_get_duration_off(ld, e, k->min, k->min_text,
+					    (int64_t *)(void *)(base + k->off));
 	case V_PERCENT:
 		if ((why = parse_percent(e->value, &pct)) != NULL) {
 			BAD(ld, e, "percentage", why);
@@ -192,6 +209,13 @@ set_daemon_value(struct loader *ld, struct config *cfg, const struct daemon_key 
 			return -1;
 		}
 		cfg->log_level = lvl;
+		return 0;
+	case V_LISTEN:
+		if ((why = listen_parse(e->value, &cfg->metrics_listen)) != NULL) {
+			BAD(ld, e, "listen address", why);
+			return -1;
+		}
+		cfg->metrics_on = true;
 		return 0;
 	}
 	return -1;
@@ -254,6 +278,8 @@ validate_entries(struct loader *ld, struct config *cfg, struct sect_vals *vals)
 		e = &ld->entries[i];
 		if (ld->sects[e->sect].kind == SECT_DAEMON)
 			r = daemon_entry(ld, cfg, e);
+		else if (ld->sects[e->sect].kind == SECT_POOLER)
+			r = cfg_pooler_entry(ld, &vals[e->sect], e);
 		else
 			r = cfg_cluster_entry(ld, &vals[e->sect], e);
 		if (r == -1)
@@ -311,6 +337,8 @@ parse_file(struct loader *ld, struct config *cfg)
 	r = validate_entries(ld, cfg, vals);
 	if (r == 0)
 		r = cfg_build_clusters(ld, cfg, vals);
+	if (r == 0)
+		r = cfg_build_poolers(ld, cfg, vals);
 	for (size_t i = 0; i < ld->nsects; i++)
 		cfg_conn_free(vals[i].conn, vals[i].nconn);
 	free(vals);
@@ -368,17 +396,20 @@ config_free(struct config *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < cfg->nclusters; i++) {
-		c = &cfg->clusters[i];
+	for (i = 0; i < cfg->nclusters + cfg->npoolers; i++) {
+		c = i < cfg->nclusters ? &cfg->clusters[i] : &cfg->poolers[i - cfg->nclusters];
 		free(c->name);
+		free(c->fronts);
 		cfg_conn_free(c->conn, c->nconn);
 		for (size_t j = 0; j < c->ninstances; j++)
 			free(c->instances[j].host);
 		free(c->instances);
 		strlist_free(&c->exclude_users);
 		strlist_free(&c->password_command);
+		strlist_free(&c->log_command);
 	}
 	free(cfg->clusters);
+	free(cfg->poolers);
 	free(cfg->path);
 	free(cfg->database);
 	strlist_free(&cfg->exclude_users);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "listen.h"
 #include "parse.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/sslhist/sslhist.conf"
@@ -62,8 +63,14 @@ struct cluster_cfg {
 	size_t ninstances;
 	int64_t discover_interval_ms;
 	int64_t interval_ms;		/* own, or the daemon-wide value */
+	int64_t fast_interval_ms;	/* own, or the daemon-wide value; 0: off */
+	int64_t fast_for_ms;		/* own, or the daemon-wide value */
 	struct strlist exclude_users;	/* own, or the daemon-wide value */
 	struct strlist password_command;	/* argv; n == 0 when none */
+	char *fronts;			/* [pooler NAME]: the cluster it fronts
+					 * (`cluster`); NULL for a [cluster] */
+	struct strlist log_command;	/* argv; n == 0 when none: prints the server log */
+	int64_t log_interval_ms;	/* how often log_command runs (5m) */
 };
 
 struct config {
@@ -85,8 +92,16 @@ struct config {
 	int64_t *hook_retry_ms;
 	size_t n_hook_retry;
 	int log_level;			/* enum log_level */
+	int64_t fast_interval_ms;	/* 0: off (fast polling never) */
+	int64_t fast_for_ms;
+	bool metrics_on;		/* metrics_listen is set */
+	struct listen_addr metrics_listen;
 	struct cluster_cfg *clusters;
 	size_t nclusters;
+	/* [pooler NAME] (config_pooler.c): the pooler's admin console as one
+	 * endpoint (instances[0]), `fronts` naming one of clusters[]. */
+	struct cluster_cfg *poolers;
+	size_t npoolers;
 };
 
 /*

@@ -4,7 +4,8 @@
  * A cluster section holds libpq connection keywords (checked against the
  * list libpq itself gives, with the values sslhist relies on validated:
  * host, port, sslmode, options) and sslhist's own keys (instances,
- * discover_interval, interval, exclude_users, password_command). A
+ * discover_interval, interval, fast_interval, fast_for, exclude_users,
+ * password_command, log_command, log_interval). A
  * cluster is [defaults] overlaid with its own section; its instances are
  * the listed ones, or its host:port.
  */
@@ -155,6 +156,12 @@ cfg_cluster_entry(struct loader *ld, struct sect_vals *sv, const struct entry *e
 	} else if (strcmp(e->key, "interval") == 0) {
 		sv->interval = e;
 		return cfg_get_duration(ld, e, 100, "100ms", &ms);
+	} else if (strcmp(e->key, "fast_interval") == 0) {
+		sv->fast_interval = e;
+		return cfg_get_duration_off(ld, e, 100, "100ms", &ms);
+	} else if (strcmp(e->key, "fast_for") == 0) {
+		sv->fast_for = e;
+		return cfg_get_duration(ld, e, 1, "1ms", &ms);
 	} else if (strcmp(e->key, "exclude_users") == 0) {
 		sv->exclude_users = e;
 		if (cfg_get_list(ld, e, &tmp) == -1)
@@ -163,6 +170,13 @@ cfg_cluster_entry(struct loader *ld, struct sect_vals *sv, const struct entry *e
 		sv->password_command = e;
 		if (cfg_get_command(ld, e, &tmp) == -1)
 			return -1;
+	} else if (strcmp(e->key, "log_command") == 0) {
+		sv->log_command = e;
+		if (cfg_get_command(ld, e, &tmp) == -1)
+			return -1;
+	} else if (strcmp(e->key, "log_interval") == 0) {
+		sv->log_interval = e;
+		return cfg_get_duration(ld, e, 1000, "1s", &ms);
 	} else if (strcmp(e->key, "application_name") == 0 ||
 	    strcmp(e->key, "fallback_application_name") == 0) {
 		cfg_fail(ld, e->line, "key '%s': not allowed (sslhistd sets "
@@ -258,9 +272,9 @@ resolve_instances(struct loader *ld, struct cluster_cfg *c, const struct entry *
 /* A value from the cluster, else from [defaults]. */
 #define PICK(own, def, field) ((own)->field ? (own)->field : (def)->field)
 
-static int
-build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
-	      const struct sect_vals *def, const struct sect_vals *own)
+int
+cfg_build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
+		  const struct sect_vals *def, const struct sect_vals *own)
 {
 	const struct entry *e;
 	size_t i;
@@ -284,6 +298,14 @@ build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
 	c->interval_ms = cfg->interval_ms;
 	if ((e = PICK(own, def, interval)) != NULL)
 		(void)parse_duration_ms(e->value, &c->interval_ms);
+	c->fast_interval_ms = cfg->fast_interval_ms;
+	if ((e = PICK(own, def, fast_interval)) != NULL && strcmp(e->value, "off") == 0)
+		c->fast_interval_ms = 0;
+	else if (e != NULL)
+		(void)parse_duration_ms(e->value, &c->fast_interval_ms);
+	c->fast_for_ms = cfg->fast_for_ms;
+	if ((e = PICK(own, def, fast_for)) != NULL)
+		(void)parse_duration_ms(e->value, &c->fast_for_ms);
 	if ((e = PICK(own, def, exclude_users)) != NULL) {
 		if (cfg_get_list(ld, e, &c->exclude_users) == -1)
 			return -1;
@@ -295,6 +317,12 @@ build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
 	if ((e = PICK(own, def, password_command)) != NULL &&
 	    cfg_get_command(ld, e, &c->password_command) == -1)
 		return -1;
+	if ((e = PICK(own, def, log_command)) != NULL &&
+	    cfg_get_command(ld, e, &c->log_command) == -1)
+		return -1;
+	c->log_interval_ms = 5 * 60 * 1000;
+	if ((e = PICK(own, def, log_interval)) != NULL)
+		(void)parse_duration_ms(e->value, &c->log_interval_ms);
 	return 0;
 nomem:
 	cfg_fail(ld, c->line, "out of memory");
@@ -328,7 +356,7 @@ cfg_build_clusters(struct loader *ld, struct config *cfg, struct sect_vals *vals
 			cfg_fail(ld, c->line, "out of memory");
 			return -1;
 		}
-		if (build_cluster(ld, cfg, c, def, &vals[i]) == -1)
+		if (cfg_build_cluster(ld, cfg, c, def, &vals[i]) == -1)
 			return -1;
 	}
 	return 0;

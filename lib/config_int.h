@@ -25,7 +25,7 @@
 #include "config.h"
 #include "parse.h"
 
-enum sect_kind { SECT_DAEMON, SECT_DEFAULTS, SECT_CLUSTER };
+enum sect_kind { SECT_DAEMON, SECT_DEFAULTS, SECT_CLUSTER, SECT_POOLER };
 
 struct section {
 	enum sect_kind kind;
@@ -47,8 +47,13 @@ struct sect_vals {
 	const struct entry *instances;
 	const struct entry *discover_interval;
 	const struct entry *interval;
+	const struct entry *fast_interval;
+	const struct entry *fast_for;
 	const struct entry *exclude_users;
 	const struct entry *password_command;
+	const struct entry *pooler_cluster;	/* [pooler NAME]: `cluster` */
+	const struct entry *log_command;
+	const struct entry *log_interval;
 };
 
 struct loader {
@@ -85,6 +90,9 @@ int cfg_read(struct loader *ld);
 /* At least min_ms (min_text says it in the message). */
 int cfg_get_duration(struct loader *ld, const struct entry *e, int64_t min_ms,
 		     const char *min_text, int64_t *out);
+/* "off" is 0; else as cfg_get_duration. */
+int cfg_get_duration_off(struct loader *ld, const struct entry *e, int64_t min_ms,
+			 const char *min_text, int64_t *out);
 /* Replaces *out. */
 int cfg_get_list(struct loader *ld, const struct entry *e, struct strlist *out);
 /* Replaces *out; an empty value is no command (n == 0). */
@@ -97,5 +105,14 @@ int cfg_cluster_entry(struct loader *ld, struct sect_vals *sv, const struct entr
 /* Builds cfg->clusters from the validated sections (vals[i] for sects[i]). */
 int cfg_build_clusters(struct loader *ld, struct config *cfg, struct sect_vals *vals);
 void cfg_conn_free(struct conn_kv *kv, size_t n);
+/* One [cluster] or [pooler] from [defaults] and its own section. */
+int cfg_build_cluster(struct loader *ld, struct config *cfg, struct cluster_cfg *c,
+		      const struct sect_vals *def, const struct sect_vals *own);
+
+/* config_pooler.c */
+/* Validates one entry of [pooler NAME] into sv. */
+int cfg_pooler_entry(struct loader *ld, struct sect_vals *sv, const struct entry *e);
+/* Builds cfg->poolers (after the clusters, which they name). */
+int cfg_build_poolers(struct loader *ld, struct config *cfg, struct sect_vals *vals);
 
 #endif

@@ -19,24 +19,6 @@
 #include "log.h"
 #include "parse.h"
 
-/* The largest unit that states ms exactly: 90000 -> "90s", 300000 -> "5m". */
-static void
-format_duration(int64_t ms, char *buf, size_t len)
-{
-	static const struct { const char *unit; int64_t ms; } units[] = {
-		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (ms != 0 && ms % units[i].ms == 0) {
-			snprintf(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
-			return;
-		}
-	}
-	snprintf(buf, len, "%lldms", (long long)ms);
-}
-
 static void
 print_endpoint(FILE *out, const struct endpoint *ep)
 {
@@ -115,10 +97,21 @@ print_cluster(const struct cluster_cfg *c, FILE *out)
 	bool secret;
 	size_t i;
 
-	fprintf(out, "cluster %s\n", c->name);
+	if (c->fronts != NULL)
+		fprintf(out, "pooler %s\n  fronts cluster %s\n", c->name, c->fronts);
+	else
+		fprintf(out, "cluster %s\n", c->name);
 	print_instances(c, out);
 	format_duration(c->interval_ms, d2, sizeof(d2));
 	fprintf(out, "  interval %s\n", d2);
+	if (c->fast_interval_ms > 0) {
+		format_duration(c->fast_interval_ms, d2, sizeof(d2));
+		fprintf(out, "  fast_interval %s", d2);
+		format_duration(c->fast_for_ms, d2, sizeof(d2));
+		fprintf(out, ", fast_for %s\n", d2);
+	} else {
+		fprintf(out, "  fast_interval off\n");
+	}
 	print_list(out, "  exclude_users", &c->exclude_users);
 	for (i = 0; i < c->nconn; i++) {
 		secret = strcmp(c->conn[i].key, "password") == 0;
@@ -132,6 +125,13 @@ print_cluster(const struct cluster_cfg *c, FILE *out)
 	}
 	if (c->password_command.n > 0)
 		print_command(out, "  ", "password_command", &c->password_command);
+	if (c->log_command.n > 0) {
+		char li[32];
+
+		print_command(out, "  ", "log_command", &c->log_command);
+		format_duration(c->log_interval_ms, li, sizeof(li));
+		fprintf(out, "  log_interval %s\n", li);
+	}
 	if (opts != NULL)
 		PQconninfoFree(opts);
 }
@@ -168,7 +168,17 @@ config_print(const struct config *cfg, FILE *out)
 	fprintf(out, "\nlog_level %s\n", cfg->log_level == LVL_ERROR ? "error" :
 	    cfg->log_level == LVL_WARNING ? "warning" :
 	    cfg->log_level == LVL_INFO ? "info" : "debug");
+	if (cfg->metrics_on) {
+		char la[80];
+
+		fprintf(out, "metrics_listen %s\n",
+		    listen_format(&cfg->metrics_listen, la, sizeof la));
+	}
 	fprintf(out, "%zu cluster%s\n", cfg->nclusters, cfg->nclusters == 1 ? "" : "s");
 	for (i = 0; i < cfg->nclusters; i++)
 		print_cluster(&cfg->clusters[i], out);
+	if (cfg->npoolers > 0)
+		fprintf(out, "%zu pooler%s\n", cfg->npoolers, cfg->npoolers == 1 ? "" : "s");
+	for (i = 0; i < cfg->npoolers; i++)
+		print_cluster(&cfg->poolers[i], out);
 }

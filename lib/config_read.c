@@ -66,9 +66,13 @@ add_section(struct loader *ld, enum sect_kind kind, const char *name)
 
 	for (i = 0; i < ld->nsects; i++) {
 		s = &ld->sects[i];
-		if (s->kind != kind || (kind == SECT_CLUSTER && strcmp(s->name, name) != 0))
+		if (s->kind != kind || ((kind == SECT_CLUSTER || kind == SECT_POOLER) &&
+		    strcmp(s->name, name) != 0))
 			continue;
-		if (kind == SECT_CLUSTER)
+		if (kind == SECT_POOLER)
+			cfg_fail(ld, ld->lineno, "duplicate pooler '%s' (first at line %d)",
+			    name, s->line);
+		else if (kind == SECT_CLUSTER)
 			cfg_fail(ld, ld->lineno, "duplicate cluster '%s' (first at line %d)",
 			    name, s->line);
 		else
@@ -132,9 +136,19 @@ section_line(struct loader *ld, const char *start)
 			    "1 to 63 letters, digits, '.', '_' or '-'", name);
 		else
 			(void)add_section(ld, SECT_CLUSTER, cn);
+	} else if (strncmp(name, "pooler", 6) == 0 && (name[6] == '\0' ||
+	    isspace((unsigned char)name[6]))) {
+		const char *pn = name + 6;
+		while (isspace((unsigned char)*pn))
+			pn++;
+		if (!valid_cluster_name(pn))
+			cfg_fail(ld, ld->lineno, "section [%s]: a pooler needs a name of "
+			    "1 to 63 letters, digits, '.', '_' or '-'", name);
+		else
+			(void)add_section(ld, SECT_POOLER, pn);
 	} else {
 		cfg_fail(ld, ld->lineno, "unknown section [%s] (expected [sslhistd], "
-		    "[defaults] or [cluster NAME])", name);
+		    "[defaults], [cluster NAME] or [pooler NAME])", name);
 	}
 	free(name);
 }

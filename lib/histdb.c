@@ -216,3 +216,99 @@ fail:
 	sqlite3_close(db);
 	return NULL;
 }
+
+/* ATTACH uri AS name; the file is only opened by the first read. */
+static int
+attach_uri(sqlite3 *db, const char *path, const char *params, const char *name)
+{
+	char *uri = make_uri(path, params);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (uri == NULL)
+		return SQLITE_NOMEM;
+	rc = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS ?2", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+		sqlite3_finalize(st);
+	}
+	free(uri);
+	return rc;
+}
+
+static void
+detach(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "DETACH DATABASE ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+}
+
+/* PRAGMA name.user_version (name is ours: "src1", never from input). */
+static int
+attached_version(sqlite3 *db, const char *name, int *version)
+{
+	char sql[96];
+	sqlite3_stmt *st;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA \"%s\".user_version", name);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite3_extended_errcode(db);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	} else {
+		rc = sqlite3_extended_errcode(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+histdb_attach(sqlite3 *db, const char *path, const char *name, bool *immutable, char *err,
+	      size_t errlen)
+{
+	const struct open_mode *m = &open_modes[HISTDB_RO];
+	int rc, version = 0;
+
+	if (immutable != NULL)
+		*immutable = false;
+	if (!check_file(path, err, errlen))
+		return -1;
+	rc = attach_uri(db, path, m->params, name);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot attach: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	rc = attached_version(db, name, &version);
+	if (wants_fallback(m, path, rc)) {
+		detach(db, name);
+		if ((rc = attach_uri(db, path, m->fallback, name)) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: cannot attach: %s", path, sqlite3_errmsg(db));
+			return -1;
+		}
+		if (immutable != NULL)
+			*immutable = true;
+		rc = attached_version(db, name, &version);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, sqlite3_errmsg(db));
+		detach(db, name);
+		return -1;
+	}
+	if (!check_schema(path, version, err, errlen)) {
+		detach(db, name);
+		return -1;
+	}
+	return 0;
+}

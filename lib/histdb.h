@@ -54,4 +54,13 @@ enum histdb_mode {
 sqlite3 *histdb_open(const char *path, enum histdb_mode mode, bool *immutable, char *err,
 		     size_t errlen);
 
+/*
+ * Attaches `path` to db (opened by histdb_open in HISTDB_RO) read-only as
+ * schema `name`, with the same checks and the same immutable fallback as
+ * histdb_open (so every file holds the schema of this version). On
+ * failure the file is detached again and err names the path.
+ */
+int histdb_attach(sqlite3 *db, const char *path, const char *name, bool *immutable, char *err,
+		  size_t errlen);
+
 #endif

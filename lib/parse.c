@@ -413,9 +413,9 @@ parse_command(const char *s, struct strlist *argv)
 	return NULL;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
+/* Days since 1970-01-01 of a proleptic Gregorian date (parse.h). */
+int64_t
+parse_days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -513,7 +513,7 @@ parse_when(const char *s, int64_t now, int64_t *t)
 			return "bad date (YYYY-MM-DD)";
 		if (d > days_in_month(y, m))
 			return "no such day in that month";
-		v = days_from_civil(y, m, d) * 86400;
+		v = parse_days_from_civil(y, m, d) * 86400;
 		if (*p == '\0') {
 			*t = v;
 			return NULL;
@@ -556,4 +556,22 @@ format_time(int64_t t, char buf[32])
 		n = 31;
 	memcpy(buf, wide, n);
 	buf[n] = '\0';
+}
+
+/* The largest unit that states ms exactly: 90000 -> "90s", 300000 -> "5m". */
+void
+format_duration(int64_t ms, char *buf, size_t len)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, len, "%lldms", (long long)ms);
 }

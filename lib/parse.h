@@ -44,5 +44,11 @@ const char *parse_command(const char *s, struct strlist *argv);
 const char *parse_when(const char *s, int64_t now, int64_t *t);
 /* Formats Unix seconds as RFC 3339 UTC ("2026-11-01T12:00:00Z"). */
 void format_time(int64_t t, char buf[32]);
+/* A duration as a configuration writes it: the largest unit that states
+ * ms exactly (90000 -> "90s", 300000 -> "5m", 1500 -> "1500ms"). */
+void format_duration(int64_t ms, char *buf, size_t len);
+/* Days since 1970-01-01 of the date y-m-d (proleptic Gregorian, any year):
+ * the one conversion the time parsers of config, logs and PgBouncer share. */
+int64_t parse_days_from_civil(int64_t y, int m, int d);
 
 #endif

@@ -9,6 +9,8 @@
 #   SSLHIST_CMAKE_ARGS  extra CMake arguments (e.g. -DSSLHIST_SANITIZE=ON)
 #   CC                  compiler, as CMake reads it
 #   SSLHIST_CTEST_JOBS  tests run at once (default: 2)
+#   SSLHIST_PG_CHROOTS  the PostgreSQL 13/17 chroots of test_versions.py
+#                       (scripts/pgchroot.sh; unset: those tests skip)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD="${SSLHIST_BUILD_DIR:-build}"
@@ -20,4 +22,5 @@ cmake -S . -B "$BUILD" -DSSLHIST_WERROR=ON ${SSLHIST_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 $SUDO env ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} \
 	${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
+	${SSLHIST_PG_CHROOTS:+SSLHIST_PG_CHROOTS="$SSLHIST_PG_CHROOTS"} \
 	ctest --test-dir "$BUILD" --output-on-failure -j"${SSLHIST_CTEST_JOBS:-2}"

@@ -52,6 +52,8 @@ import time
 import traceback
 import unittest
 
+import pgversion
+
 PG_BIN = os.environ.get("SSLHIST_PG_BIN", "/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
 PORT_LOCK_DIR = "/tmp/sslhist-ports"
@@ -160,8 +162,12 @@ def _sweep_stale():
             log("removing stale", d)
             for pidfile in glob.glob(os.path.join(d, "srv-*", "data", "postmaster.pid")):
                 datadir = os.path.dirname(pidfile)
-                run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", datadir,
-                                 "-m", "immediate", "-w", "-t", "20", "stop"]), check=False)
+                try:
+                    ctl = pg_command(_datadir_version(datadir), "pg_ctl", [
+                        "-D", datadir, "-m", "immediate", "-w", "-t", "20", "stop"])
+                except (OSError, ValueError, pgversion.Unavailable):
+                    continue
+                run(ctl, check=False)
             with open("/proc/mounts") as m:
                 mounts = [line.split()[1] for line in m]
             for mp in sorted(mounts, reverse=True):
@@ -236,6 +242,29 @@ def run(cmd, check=True, timeout=60, **kw):
 
 def as_postgres(cmd):
     return ["runuser", "-u", PG_USER, "--"] + cmd
+
+
+def pg_command(version, prog, args):
+    """argv running PostgreSQL program `prog` (initdb, pg_ctl, postgres) of
+    major `version` as its postgres user: the host's 15, or 13 and 17 in
+    their chroots (pgversion.py; raises pgversion.Unavailable without one)."""
+    if version == pgversion.HOST_VERSION:
+        return as_postgres([os.path.join(PG_BIN, prog)] + list(args))
+    return pgversion.command(version, prog, args, os.path.dirname(workdir()))
+
+
+def pg_chown(path, version):
+    """chown to the postgres user of `version` (a chroot's has other ids)."""
+    if version == pgversion.HOST_VERSION:
+        pw = pwd.getpwnam(PG_USER)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    else:
+        os.chown(path, *pgversion.ids(version))
+
+
+def _datadir_version(datadir):
+    with open(os.path.join(datadir, "PG_VERSION")) as f:
+        return int(f.read().strip())
 
 
 # --------------------------------------------------------------------------
@@ -375,7 +404,7 @@ def cert_field(cert_path, field):
 # --------------------------------------------------------------------------
 # PostgreSQL servers
 
-_template = None        # a data directory made by initdb once per process
+_templates = {}         # version -> a data directory made by initdb once per process
 _template_lock = threading.Lock()
 
 APP_USERS = ("app1", "app2", "app3", "hiddenuser")
@@ -390,27 +419,30 @@ _SETUP_SQL = [
 ]
 
 
-def _pg_template():
-    """initdb once per process (roles and databases included); servers copy it."""
-    global _template
+def _pg_template(version=pgversion.HOST_VERSION):
+    """initdb once per process and version (roles and databases included);
+    servers copy it."""
     with _template_lock:
-        if _template:
-            return _template
-        d = subdir("pg-template", owner=PG_USER, mode=0o700)
-        run(as_postgres([os.path.join(PG_BIN, "initdb"), "-D", d, "--nosync",
-                         "-A", "trust", "-U", PG_USER, "-E", "UTF8",
-                         "--locale=C.UTF-8", "--no-instructions"]), timeout=120)
+        if version in _templates:
+            return _templates[version]
+        d = subdir("pg-template" if version == pgversion.HOST_VERSION
+                   else "pg%d-template" % version, mode=0o700)
+        pg_chown(d, version)
+        run(pg_command(version, "initdb", [
+            "-D", d, "--nosync", "-A", "trust", "-U", PG_USER, "-E", "UTF8",
+            "--locale=C.UTF-8"] + (["--no-instructions"] if version >= 14 else [])),
+            timeout=120)
         # Create roles and databases once, in single-user mode, so every
         # server starts with them and no server pays for it again.
-        r = subprocess.run(as_postgres([os.path.join(PG_BIN, "postgres"), "--single",
-                                        "-D", d, "-F", "-c", "fsync=off", "-j",
-                                        "postgres"]),
+        r = subprocess.run(pg_command(version, "postgres", ["--single", "-D", d, "-F",
+                                                            "-c", "fsync=off", "-j",
+                                                            "postgres"]),
                            input="".join(q + ";\n\n" for q in _SETUP_SQL),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=120)
         if r.returncode != 0 or "ERROR" in r.stdout:
             raise RuntimeError("template setup failed:\n" + r.stdout)
-        _template = d
+        _templates[version] = d
         return d
 
 
@@ -439,27 +471,33 @@ class PgServer:
     to run in, reached at `listen` (then `host`). conf: extra postgresql.conf
     settings (dict). Attributes: port, host ('127.0.0.1'), datadir, sockdir,
     logfile, ca, cert, key. Started by the constructor unless start=False.
+    version: the major version, 15 (the host's) or 13 or 17 (from a chroot,
+    pgversion.py; raises pgversion.Unavailable when it is not built; no netns).
     """
     _n = 0
 
     def __init__(self, ssl=True, ca=None, port=None, conf=None, name=None,
-                 listen="127.0.0.1", cert_dns=(), start=True, netns=None):
+                 listen="127.0.0.1", cert_dns=(), start=True, netns=None,
+                 version=pgversion.HOST_VERSION):
         PgServer._n += 1
         self.name = name or "pg%d" % PgServer._n
+        self.version = version
+        if version != pgversion.HOST_VERSION and netns:
+            raise ValueError("a PostgreSQL %d server runs in no netns" % version)
         self.ssl = ssl
         self.ca = ca
         self.netns = netns      # a netfault.NetNs to run in (host: listen)
         self.host = listen if netns else "127.0.0.1"
         self.port = port or free_port()
         self.base = subdir("srv-%s" % self.name, owner=PG_USER, mode=0o755)
+        pg_chown(self.base, version)
         self.datadir = os.path.join(self.base, "data")
         self.sockdir = os.path.join(self.base, "sock")
         self.logfile = os.path.join(self.base, "server.log")
         self.cert = self.key = None
-        run(["cp", "-a", _pg_template(), self.datadir])
+        run(["cp", "-a", _pg_template(version), self.datadir])
         os.makedirs(self.sockdir)
-        pw = pwd.getpwnam(PG_USER)
-        os.chown(self.sockdir, pw.pw_uid, pw.pw_gid)
+        pg_chown(self.sockdir, version)
         settings = {
             "port": self.port,
             "listen_addresses": listen,
@@ -470,10 +508,14 @@ class PgServer:
             "log_line_prefix": "%m [%p] %a@%d ", "log_connections": "off",
             "ssl": "off",
         }
+        if version != pgversion.HOST_VERSION:
+            settings["dynamic_shared_memory_type"] = "mmap"    # a chroot has no /dev/shm
         if ssl:
             if self.ca is None:
                 self.ca = CA("ca-" + self.name)
             self.cert, self.key = self.ca.issue_server(dns=cert_dns)
+            for p in (self.cert, self.key):
+                pg_chown(p, version)
             settings.update({"ssl": "on", "ssl_cert_file": self.cert,
                              "ssl_key_file": self.key})
         settings.update(conf or {})
@@ -495,19 +537,19 @@ class PgServer:
     def start(self, timeout=60):
         """pg_ctl -w start (same port, same data)."""
         run((self.netns.exec_prefix() if self.netns else []) +
-            as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
-                         "-l", self.logfile, "-w", "-t", str(timeout), "start"]),
+            pg_command(self.version, "pg_ctl", ["-D", self.datadir, "-l", self.logfile,
+                                                "-w", "-t", str(timeout), "start"]),
             timeout=timeout + 10)
 
     def stop(self, mode="fast", timeout=60):
         """pg_ctl -m MODE -w stop (mode: smart, fast or immediate)."""
-        run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
-                         "-m", mode, "-w", "-t", str(timeout), "stop"]),
+        run(pg_command(self.version, "pg_ctl", ["-D", self.datadir, "-m", mode,
+                                                "-w", "-t", str(timeout), "stop"]),
             timeout=timeout + 10)
 
     def running(self):
-        r = run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
-                             "status"]), check=False)
+        r = run(pg_command(self.version, "pg_ctl", ["-D", self.datadir, "status"]),
+                check=False)
         return r.returncode == 0
 
     def postmaster_pid(self):
@@ -596,7 +638,8 @@ class PgServer:
         return " ".join("%s=%s" % (k, _conn_quote(v)) for k, v in kv.items())
 
     def __repr__(self):
-        return "PgServer(%s, port=%d, ssl=%s)" % (self.name, self.port, self.ssl)
+        return "PgServer(%s, port=%d, ssl=%s, version=%d)" % (self.name, self.port, self.ssl,
+                                                              self.version)
 
 
 def _pg_quote(v):

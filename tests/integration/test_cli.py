@@ -255,7 +255,8 @@ class Cli(h.TestCase):
             self.assertEqual(sorted(c), sorted([
                 "cluster", "instance", "database", "user", "application", "client_addr",
                 "client_hostname", "ssl", "tls_version", "cipher", "bits", "client_dn",
-                "issuer_dn", "driver", "first_seen", "last_seen", "sessions", "samples"]))
+                "issuer_dn", "driver", "first_seen", "last_seen", "sessions", "samples",
+                "logged_sessions", "seen_by", "via"]))
         self.assertEqual(by_app[("alpha", "PostgreSQL JDBC Driver", "app1")]["driver"], "pgjdbc")
         self.assertEqual(by_app[("alpha", "psql", "app3")]["driver"], "psql")
         self.assertIsNone(by_app[("alpha", "cli-plain-a", "app2")]["driver"])

@@ -87,7 +87,8 @@ SPEC_ENV = ["PATH", "SSLHIST_EVENT", "SSLHIST_CLUSTER", "SSLHIST_INSTANCE",
             "SSLHIST_CIPHER", "SSLHIST_FIRST_SEEN"]
 CLIENT_KEYS = ["cluster", "instance", "database", "user", "application", "client_addr",
                "client_hostname", "ssl", "tls_version", "cipher", "bits", "client_dn",
-               "issuer_dn", "driver", "first_seen", "last_seen", "sessions", "samples"]
+               "issuer_dn", "driver", "first_seen", "last_seen", "sessions", "samples",
+               "logged_sessions", "seen_by", "via"]
 
 
 def b(s):

@@ -100,6 +100,9 @@ class Install(h.TestCase):
             p + "/share/man/man8/sslhistd.8": 0o644,
             p + "/share/man/man1/sslhist.1": 0o644,
             p + "/share/doc/sslhist/README.md": 0o644,
+            p + "/share/doc/sslhist/prometheus/sslhist.rules.yml": 0o644,
+            p + "/share/doc/sslhist/prometheus/sslhist.rules.test.yml": 0o644,
+            p + "/share/doc/sslhist/prometheus/prometheus.yml": 0o644,
         }
         self.assertEqual({k: oct(v) for k, v in self.files.items()},
                          {k: oct(v) for k, v in want.items()}, "the installed tree")
@@ -197,7 +200,7 @@ class Install(h.TestCase):
                     "max_backoff", "exclude_users", "exclude_databases", "retention",
                     "on_non_ssl", "on_weak_tls", "on_new_client", "hook_timeout",
                     "hook_max_running", "hook_retry", "log_level", "instances",
-                    "discover_interval", "password_command"):
+                    "discover_interval", "password_command", "metrics_listen"):
             self.assertMatches(r"(?m)^# ?%s = " % key, text, key)
 
     def test_man_pages(self):

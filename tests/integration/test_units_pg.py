@@ -129,7 +129,10 @@ class Units(h.TestCase):
             "pwmissing": pwc("/nonexistent/token-cmd"),
             "pwbad": pwc(self.script("bad.sh", "echo not-the-password\n")),
             "pwhang": pwc(self.script("hang.sh", "exec sleep 3600\n")),
-            "pwslow": pwc(self.script("slow.sh", 'echo $$ > "$0.pid"\nexec sleep 3600\n')),
+            # The pid file is written whole, then renamed: the test reads
+            # it as soon as it exists (it once read it still empty).
+            "pwslow": pwc(self.script("slow.sh", 'echo $$ > "$0.pid.new"\n'
+                                      'mv "$0.pid.new" "$0.pid"\nexec sleep 3600\n')),
             "allow": on_tls(sslmode="allow"),
             "prefer_retry": on_tls(user="nomon", sslmode="prefer"),
             "prefer_plain": on_plain(sslmode="prefer"),

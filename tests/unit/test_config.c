@@ -194,6 +194,7 @@ test_clusters(void)
 	    "port = 5433\n"
 	    "connect_timeout = 5\n"
 	    "password_command = /usr/local/bin/token --region eu-west-1\n"
+	    "log_command = /usr/local/libexec/sslhist-rds-log --since-env\n"
 	    "\n"
 	    "[cluster plain]\n"
 	    "host = db.example.internal\n"
@@ -206,6 +207,7 @@ test_clusters(void)
 	    "interval = 5s\n"
 	    "exclude_users = a, b\n"
 	    "password_command =\n"
+	    "log_interval = 90s\n"
 	    "password = secret\n"
 	    "\n"
 	    "[cluster list]\n"
@@ -222,7 +224,7 @@ test_clusters(void)
 	CHECK_INT(cfg->nclusters, 4);
 
 	if ((c = cluster(cfg, "plain")) != NULL) {
-		CHECK_INT(c->line, 12);
+		CHECK_INT(c->line, 13);
 		CHECK_STR(cluster_conn_get(c, "sslmode"), "verify-full");
 		CHECK_STR(cluster_conn_get(c, "user"), "monitor");
 		CHECK_STR(cluster_conn_get(c, "dbname"), "postgres");
@@ -238,6 +240,8 @@ test_clusters(void)
 		CHECK_INT(c->interval_ms, 20000);
 		CHECK_STR(joined(&c->exclude_users), "rdsadmin");
 		CHECK_STR(joined(&c->password_command), "/usr/local/bin/token|--region|eu-west-1");
+		CHECK_STR(joined(&c->log_command), "/usr/local/libexec/sslhist-rds-log|--since-env");
+		CHECK_INT(c->log_interval_ms, 300000);
 	}
 	if ((c = cluster(cfg, "own")) != NULL) {
 		CHECK_STR(cluster_conn_get(c, "sslmode"), "require");
@@ -251,6 +255,8 @@ test_clusters(void)
 		CHECK_INT(c->interval_ms, 5000);
 		CHECK_STR(joined(&c->exclude_users), "a|b");
 		CHECK_INT(c->password_command.n, 0);	/* emptied by the cluster */
+		CHECK_INT(c->log_command.n, 2);		/* from [defaults] */
+		CHECK_INT(c->log_interval_ms, 90000);
 	}
 	if ((c = cluster(cfg, "list")) != NULL) {
 		CHECK(!c->discover);
@@ -342,6 +348,9 @@ test_errors(void)
 		{ "[cluster a]\nhost = x\nexclude_users = ,\n", 3, "key 'exclude_users': bad list" },
 		{ "[cluster a]\nhost = x\npassword_command = aws rds token\n", 3,
 		  "key 'password_command': bad command" },
+		{ "[cluster a]\nhost = x\nlog_command = aws rds download\n", 3,
+		  "key 'log_command': bad command" },
+		{ "[cluster a]\nhost = x\nlog_interval = 500ms\n", 3, "key 'log_interval'" },
 		{ "[cluster a]\nhost = x\ninstances = h1,,h2\n", 3, "key 'instances': bad list" },
 		{ "[cluster a]\nhost = x\ninstances = h1:99999\n", 3,
 		  "key 'instances': bad instance 'h1:99999' (bad port" },

@@ -354,7 +354,7 @@ test_run_ok(void)
 		p += strlen(p) + 1;
 		/* the JSON object, in the order of `sslhist clients` */
 		CHECK(strncmp(p, want_json, strlen(want_json)) == 0);
-		CHECK(strstr(p, "\"sessions\":1,\"samples\":1,\"event\":\"non-ssl\"}") != NULL);
+		CHECK(strstr(p, "\"sessions\":1,\"samples\":1,\"logged_sessions\":0,\"seen_by\":\"poll\",\"via\":null,\"event\":\"non-ssl\"}") != NULL);
 		if (strstr(p, "\"event\":\"non-ssl\"}") == NULL)
 			fprintf(stderr, "stdin: %s\n", p);
 		free(first);

@@ -538,6 +538,7 @@ apply_first(struct store *s, int64_t inst)
 	CHECK_INT(q_int(db, "SELECT sessions FROM coverage"), 3);
 	CHECK_INT(q_int(db, "SELECT single_poll_sessions FROM coverage"), 0);
 	CHECK_INT(q_int(db, "SELECT missed_sessions FROM coverage"), NULL_INT);
+	CHECK_INT(q_int(db, "SELECT fast_polls FROM coverage"), 0);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM missed_session"), 0);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM session_counter"), 2);
 	CHECK_STR(q_text(db, "SELECT stats_reset FROM session_counter WHERE datid = 16385"),
@@ -563,6 +564,7 @@ apply_second(struct store *s, int64_t inst)
 	rec_ended(r, 102, false);
 	rec_counter(r, 16384, "app", 13, NULL, 2);
 	rec_counter(r, 16385, "other", 5, "2026-01-01 00:00:00+00", 0);
+	r->fast = true;		/* made at fast_interval */
 	CHECK_INT(store_apply(s, r, &newc), 0);
 	poll_record_free(r);
 	CHECK_INT(newc, 1);
@@ -592,6 +594,7 @@ apply_second(struct store *s, int64_t inst)
 	CHECK_INT(q_int(db, "SELECT sessions FROM coverage"), 5);
 	CHECK_INT(q_int(db, "SELECT single_poll_sessions FROM coverage"), 1);
 	CHECK_INT(q_int(db, "SELECT missed_sessions FROM coverage"), 2);
+	CHECK_INT(q_int(db, "SELECT fast_polls FROM coverage"), 1);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM missed_session"), 1);
 	CHECK_INT(q_int(db, "SELECT missed FROM missed_session WHERE database = 'app' "
 		  "AND hour = 1764316800"), 2);
@@ -607,6 +610,7 @@ apply_failed(struct store *s, int64_t inst)
 	/* Poll 3 fails. */
 	r = rec_new(inst, T0_MS + 120000, false, 999999);	/* no gap: failed */
 	r->error = xstrdup("connection refused");
+	r->fast = true;		/* a fast poll that failed is a fast poll too */
 	CHECK_INT(store_apply(s, r, NULL), 0);
 	poll_record_free(r);
 	CHECK_INT(q_int(db, "SELECT last_attempt FROM instance WHERE id = 1"), T0_S + 120);
@@ -617,6 +621,7 @@ apply_failed(struct store *s, int64_t inst)
 	CHECK_INT(q_int(db, "SELECT polls FROM coverage"), 3);
 	CHECK_INT(q_int(db, "SELECT failed_polls FROM coverage"), 1);
 	CHECK_INT(q_int(db, "SELECT missed_sessions FROM coverage"), 2);
+	CHECK_INT(q_int(db, "SELECT fast_polls FROM coverage"), 2);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM session_counter"), 2);
 	CHECK_STR(q_text(db, "SELECT server_version FROM instance WHERE id = 1"), "15.4");
 }
@@ -655,6 +660,7 @@ apply_resets(struct store *s, int64_t inst)
 	CHECK_INT(q_int(db, "SELECT missed FROM missed_session WHERE database = 'app' "
 		  "AND hour = 1764316800"), 3);
 	CHECK_INT(q_int(db, "SELECT polls FROM coverage"), 5);
+	CHECK_INT(q_int(db, "SELECT fast_polls FROM coverage"), 2);
 	CHECK_INT(q_int(db, "SELECT largest_gap_ms FROM coverage"), 90000);
 	CHECK_INT(q_int(db, "SELECT sessions FROM session_counter WHERE datid = 16384"), 4);
 }

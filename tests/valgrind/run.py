@@ -19,6 +19,8 @@ What the daemon goes through while valgrind watches:
   * reconnects: B is stopped (immediate) and started again, twice;
   * a reload: SIGHUP with B changed (its interval and exclude_users) and a
     cluster C added; new clients then fire more hooks;
+  * GET /metrics (metrics_listen): scrapes, a 404, a connection left idle
+    until the daemon's deadline closes it, and the reload moving the port;
   * SIGTERM at the end.
 Passes when valgrind reports no error (invalid access, uninitialised value,
 bad free) and no definitely lost block, and every step above was seen in
@@ -29,8 +31,11 @@ import argparse
 import os
 import re
 import signal
+import socket
 import sys
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -87,6 +92,16 @@ def alert_states(d, cluster):
         "JOIN instance i ON i.id = c.instance_id WHERE i.cluster = ?", (cluster,))}
 
 
+def scrape(port, path="/metrics"):
+    """The status of one GET to the daemon's metrics port."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -115,7 +130,8 @@ def main():
             "max_backoff": "1s", "hook_timeout": "1s", "hook_retry": "1s, 1s",
             "hook_max_running": "2",
             "on_new_client": "%s %s" % (hook, hookdir),
-            "on_non_ssl": "%s %s" % (hook, hookdir)}
+            "on_non_ssl": "%s %s" % (hook, hookdir),
+            "metrics_listen": "127.0.0.1:%d" % h.free_port()}
     cfg = {"sslhistd": dict(base), "cluster a": h.cluster_for(srv_a),
            "cluster b": h.cluster_for(srv_b, password_command=pw)}
     vglog = os.path.join(h.workdir(), "valgrind.log")
@@ -147,6 +163,13 @@ def run_scenario(d, srv_a, srv_b, sessions, hookdir, cfg, t_start, seconds):
            "the non-SSL hook ran")
     print("[%5.1fs] hooks ran: %s" % (time.monotonic() - t_start, attempts(d)), flush=True)
 
+    # /metrics: a scrape, a 404, and a connection that never sends a request
+    # (closed by its deadline, or when the reload moves the port).
+    mport = int(cfg["sslhistd"]["metrics_listen"].rsplit(":", 1)[1])
+    if scrape(mport) != 200 or scrape(mport, "/nope") != 404:
+        raise AssertionError("GET /metrics under valgrind")
+    idle = socket.create_connection(("127.0.0.1", mport), 10)
+
     # Reconnects: B goes away twice and comes back.
     for i in range(2):
         srv_b.stop("immediate")
@@ -158,6 +181,7 @@ def run_scenario(d, srv_a, srv_b, sessions, hookdir, cfg, t_start, seconds):
     # A reload with B changed and C added.
     cfg["cluster b"] = dict(cfg["cluster b"], interval="500ms", exclude_users="rdsadmin, app3")
     cfg["cluster c"] = h.cluster_for(srv_a, dbname="appdb")
+    cfg["sslhistd"]["metrics_listen"] = "127.0.0.1:%d" % h.free_port()
     h.write_config(d.conf, cfg)
     d.proc.send_signal(signal.SIGHUP)
     d.wait_ok("c", timeout=30)
@@ -166,7 +190,13 @@ def run_scenario(d, srv_a, srv_b, sessions, hookdir, cfg, t_start, seconds):
     h.wait_all_visible(late)
     d.wait(lambda: alert_states(d, "b").get(("vg-flaky-late", "non-ssl")) == "ok", 40,
            "hooks after the reload")
-    print("[%5.1fs] reloaded: cluster c polled, hooks ran again"
+    mport = int(cfg["sslhistd"]["metrics_listen"].rsplit(":", 1)[1])
+    h.wait_until(lambda: scrape(mport) == 200, 30, "/metrics on the reloaded port")
+    idle.settimeout(30)
+    if idle.recv(1) != b"":
+        raise AssertionError("the idle metrics connection was not closed")
+    idle.close()
+    print("[%5.1fs] reloaded: cluster c polled, hooks ran again, /metrics moved"
           % (time.monotonic() - t_start), flush=True)
 
     # The rest of the minute: steady polling.
