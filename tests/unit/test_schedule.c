@@ -1,6 +1,7 @@
 /*
  * test_schedule.c: a poll's delay and its tick (schedule.h): rounded up to
- * the tick, and a delay plus its rounding always within interval +- jitter.
+ * the tick, and a delay plus its rounding always within interval +- jitter;
+ * sched_poll_share (a fast poll's jitter) is the same draw as a share.
  */
 #include <stdint.h>
 
@@ -45,6 +46,12 @@ test_window(void)
 
 				CHECK((double)d >= lo);
 				CHECK((double)at_us / 1000 <= hi);
+				/* A fast poll's share of its period
+				 * (fastpoll_delay_ms): the same delay, to 1 ms. */
+				double sd = (double)iv * (1 + sched_poll_share(iv, jt, u));
+
+				CHECK(sd >= (double)d - 1 && sd <= (double)d + 1);
+				CHECK((double)(sched_round_us(1, (int64_t)sd, tick) + 1) / 1000 <= hi + 1);
 			}
 		}
 	}
