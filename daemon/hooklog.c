@@ -13,7 +13,6 @@
 #include "store.h"
 #include "store_hooks.h"
 
-#define BATCH 64		/* clients read from the store at a time */
 #define HOOK_MAX_LOG_LINES 20	/* per stream of one run */
 
 static void
@@ -44,31 +43,14 @@ log_client_event(const struct store_client *c, const char *event, const char *ms
 		free(f[n]);
 }
 
-static void
-log_client(const struct store_client *c)
+void
+hooklog_client(const struct store_client *c)
 {
 	if (!c->key.ssl)
 		log_client_event(c, "non-ssl", MSGID_NON_SSL, LVL_WARNING, "non-SSL client");
 	else if (ident_tls_weak(c->key.tls_version))
 		log_client_event(c, "weak-tls", MSGID_WEAK_TLS, LVL_WARNING, "weak TLS client");
 	log_client_event(c, "new-client", MSGID_NEW_CLIENT, LVL_INFO, "new client");
-}
-
-void
-hooklog_new_clients(struct store *s, int64_t *logged)
-{
-	struct store_client batch[BATCH];
-	int n;
-
-	do {
-		if ((n = store_clients_after(s, *logged, batch, BATCH)) < 0)
-			return;
-		for (int i = 0; i < n; i++) {
-			*logged = batch[i].id;
-			log_client(&batch[i]);
-			store_client_clear(&batch[i]);
-		}
-	} while (n == BATCH);
 }
 
 /* ---- a hook's run ---------------------------------------------------- */

@@ -17,15 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct store;
 struct store_alert;
+struct store_client;
 
-/*
- * Logs the events of the clients stored after client id *logged, in the
- * order they were stored, and moves *logged past them. A store that cannot
- * be read leaves the rest for the next call.
- */
-void hooklog_new_clients(struct store *s, int64_t *logged);
+/* Logs the events of one newly stored client (the store thread read it:
+ * hookq.h); called in the order clients were stored. */
+void hooklog_client(const struct store_client *c);
 
 /*
  * A hook's stdout or stderr (`stream`), line by line with the client's

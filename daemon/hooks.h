@@ -53,7 +53,7 @@
 #include <stdbool.h>
 
 struct event_base;
-struct store;
+struct writer;
 struct config;
 struct metrics;
 struct hooks;
@@ -64,10 +64,12 @@ unsigned hooks_alert_mask(const struct config *cfg);
 
 /*
  * Calls spawn_init(base). cfg must stay valid until hooks_reconfigure or
- * hooks_free. Recovers interrupted attempts (see above; if the database
- * is busy, retried from the timer). NULL only when out of memory.
+ * hooks_free. Every read and write of the alert queue is a request to the
+ * store thread through `writer` (hookq.h); the first pass recovers
+ * interrupted attempts (see above; if the database is busy, retried from
+ * the timer). NULL only when out of memory.
  */
-struct hooks *hooks_new(struct event_base *base, struct store *store, const struct config *cfg);
+struct hooks *hooks_new(struct event_base *base, struct writer *writer, const struct config *cfg);
 /* Each attempt's end is counted in m (metrics.h; NULL: none). */
 void hooks_set_metrics(struct hooks *h, struct metrics *m);
 /* A reload: new commands, limits and schedule apply to later attempts
@@ -80,9 +82,13 @@ void hooks_kick(struct hooks *h);
 bool hooks_idle(const struct hooks *h);
 /*
  * Stops starting new hooks. Running ones are recorded as interrupted (they
- * run again at the next start) and get SIGTERM; call it before
- * store_close() and before spawn_shutdown(), which kills what is left.
+ * run again at the next start: requests the writer's drain commits) and
+ * get SIGTERM. Call it before writer_stop() and spawn_shutdown(), which
+ * kills what is left. Alerts a pass claimed whose reply arrives after this
+ * stay 'running' and are recovered at the next start.
  */
+void hooks_stop(struct hooks *h);
+/* After writer_stop(): frees (hooks_stop first if not done). */
 void hooks_free(struct hooks *h);
 
 #endif

@@ -16,12 +16,13 @@
 #include "fastpoll.h"
 #include "instance.h"
 #include "instfacts.h"
+#include "instseed.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgconn.h"
 #include "pollrec.h"
+#include "schedule.h"
 #include "statquery.h"
-#include "store.h"
 #include "tracker.h"
 #include "writer.h"
 #include "timer.h"
@@ -88,11 +89,28 @@ static void transition(struct instance *in, enum instance_state to);
 
 static const struct pgconn_ops ops = { on_connected, on_result, on_failed };
 
+/* Timers on a shared tick of libevent's cached time (schedule.h). */
+static void
+arm_tick(struct instance *in, int64_t ms, int64_t tick_us)
+{
+	struct timeval tv = { 0, 0 };
+	int64_t delay_us;
+
+	if (ms < 0)
+		ms = 0;
+	if (ms == 0 || event_base_gettimeofday_cached(in->env->base, &tv) != 0)
+		tick_us = 0;
+	delay_us = sched_round_us((int64_t)tv.tv_sec * 1000000 + tv.tv_usec, ms, tick_us);
+	in->timer_due_mono = mono_ms() + (delay_us + 999) / 1000;
+	tv.tv_sec = (time_t)(delay_us / 1000000);
+	tv.tv_usec = (suseconds_t)(delay_us % 1000000);
+	event_add(in->timer, &tv);
+}
+
 static void
 arm(struct instance *in, int64_t ms)
 {
-	in->timer_due_mono = mono_ms() + (ms > 0 ? ms : 0);
-	timer_add_ms(in->timer, ms);
+	arm_tick(in, ms, SCHED_DEFAULT_TICK_US);
 }
 
 /* Logs a change of fast mode (info). */
@@ -105,28 +123,12 @@ note_fast(struct instance *in, enum fastpoll_change ch, int64_t missed)
 		olog(LVL_INFO, &in->obj, "%s", msg);
 }
 
-static void
-preload(void *arg, int32_t pid, int64_t backend_start_us)
-{
-	tracker_preload(arg, pid, backend_start_us);
-}
-
-/* The stored pg_stat_database baseline: the sessions that began and ended
- * while the daemon was not running are missed sessions too. */
-static void
-preload_counter(void *arg, uint32_t datid, const char *database, int64_t sessions,
-		const char *stats_reset)
+struct instance *
+instance_new(const struct poller_env *env, const struct cluster_cfg *c, const char *host,
+	     int port, int64_t id, const struct instance_seed *seed)
 {
 	bool changed;
 
-	(void)database;
-	(void)tracker_count_db(arg, datid, sessions, stats_reset, 0, &changed);
-}
-
-struct instance *
-instance_new(const struct poller_env *env, const struct cluster_cfg *c, const char *host,
-	     int port, int64_t id)
-{
 	struct instance *in = calloc(1, sizeof(*in));
 	struct pgconn_params p;
 
@@ -150,12 +152,19 @@ instance_new(const struct poller_env *env, const struct cluster_cfg *c, const ch
 		instance_free(in);
 		return NULL;
 	}
-	if (store_live_sessions(env->store, id, preload, in->tracker) < 0)
-		olog(LVL_WARNING, &in->obj, "could not load live sessions: %s",
-		     store_errmsg(env->store));
-	if (store_counters(env->store, id, preload_counter, in->tracker) < 0)
+	if (seed->live_err)
+		olog(LVL_WARNING, &in->obj, "could not load live sessions: %s", seed->live_err);
+	if (seed->counters_err)
 		olog(LVL_WARNING, &in->obj, "could not load session counters: %s",
-		     store_errmsg(env->store));
+		     seed->counters_err);
+	for (size_t i = 0; i < seed->nlive; i++)
+		tracker_preload(in->tracker, seed->live[i].pid, seed->live[i].backend_start_us);
+	/* The stored pg_stat_database baseline: the sessions that began and
+	 * ended while the daemon was not running are missed sessions too. */
+	for (size_t i = 0; i < seed->ncounters; i++)
+		(void)tracker_count_db(in->tracker, seed->counters[i].datid,
+				       seed->counters[i].sessions, seed->counters[i].stats_reset,
+				       0, &changed);
 	/* The initial state, not a transition: spread a fleet's first
 	 * connections over a little time. */
 	in->state = INST_WAITING;
@@ -211,14 +220,19 @@ instance_overdue_ms(const struct instance *in, int64_t now_ms)
 /* ---- the schedule ---- */
 
 /* The next poll: interval (fast_interval in fast mode) after the last one
- * started, +- jitter as a share of that period (fastpoll.h). */
+ * started, +- jitter as a share of that period (fastpoll.h). The jitter is
+ * drawn as schedule.h draws it, from a window shorter by the period's
+ * tick, so that arm_tick's rounding keeps it within the period +- jitter;
+ * *tick_us is that tick. */
 static int64_t
-poll_delay(struct instance *in)
+poll_delay(struct instance *in, int64_t *tick_us)
 {
-	double j = in->env->cfg->jitter * (2 * jitter_uniform() - 1);
+	int64_t period = fastpoll_period_ms(&in->fast, in->cluster);
 
-	return fastpoll_delay_ms(&in->fast, in->cluster, j, in->poll_started_mono, mono_ms(),
-				 &in->next_fast);
+	*tick_us = sched_poll_tick_us(period, in->env->cfg->jitter);
+	return fastpoll_delay_ms(&in->fast, in->cluster,
+				 sched_poll_share(period, in->env->cfg->jitter, jitter_uniform()),
+				 in->poll_started_mono, mono_ms(), &in->next_fast);
 }
 
 /* Exponential in the failures in a row, capped, with "equal jitter":
@@ -290,9 +304,12 @@ enter(struct instance *in, enum instance_state st)
 	case INST_POLLING:
 		start_poll(in);
 		break;
-	case INST_IDLE:
-		arm(in, poll_delay(in));
+	case INST_IDLE: {
+		int64_t tick_us, ms = poll_delay(in, &tick_us);
+
+		arm_tick(in, ms, tick_us);
 		break;
+	}
 	case INST_DONE:
 		drop_connection(in);
 		in->env->done(in->env->done_arg, in, instance_ok(in));

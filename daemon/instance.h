@@ -36,18 +36,17 @@ struct event_base;
 struct evdns_base;
 struct config;
 struct cluster_cfg;
-struct store;
 struct writer;
 struct metrics;
 struct poolmatch;
 struct instance;
+struct instance_seed;
 
 /* What all instances share; owned by the daemon. */
 struct poller_env {
 	struct event_base *base;
 	struct evdns_base *dns;
-	struct store *store;
-	struct writer *writer;
+	struct writer *writer;		/* the store is behind it (writer.h) */
 	struct metrics *metrics;	/* NULL: metrics_listen never set */
 	const struct config *cfg;	/* current configuration */
 	const char *own_users;		/* the roles the daemon connects as, as
@@ -62,12 +61,14 @@ struct poller_env {
 };
 
 /*
- * A new instance of cluster `c` at host:port, stored as row `id`. Starts
+ * A new instance of cluster `c` at host:port, stored as row `id`, its
+ * tracker preloaded from `seed` (read by the store thread). Starts
  * its first connection attempt right away (at a small random offset, so a
  * fleet does not connect all at once).
  */
 struct instance *instance_new(const struct poller_env *env, const struct cluster_cfg *c,
-			      const char *host, int port, int64_t id);
+			      const char *host, int port, int64_t id,
+			      const struct instance_seed *seed);
 void instance_free(struct instance *in);
 
 /* After a reload: the instance now belongs to cluster config `c` (same
@@ -95,7 +96,7 @@ int64_t instance_overdue_ms(const struct instance *in, int64_t now_ms);
 /* The `user` of every cluster as a text[] literal (own_users); malloc'd. */
 char *instance_own_users(const struct config *cfg);
 
-/* Random numbers for jitter: jitter_uniform(). */
+/* jitter_uniform(): jitter.h (schedule.h draws from it). */
 #include "jitter.h"
 
 #endif

@@ -13,16 +13,16 @@
 #include "fleet.h"
 #include "log.h"
 #include "notify.h"
-#include "store.h"
+#include "clock.h"
 #include "timer.h"
 #include "writer.h"
 
 struct janitor {
-	struct store *store;
-	const struct writer *writer;
+	struct writer *writer;
 	const struct fleet *fleet;
 	const struct config *cfg;
-	struct event *ev_status, *ev_checkpoint, *ev_expire;
+	struct event *ev_status, *ev_trim;
+	bool stuck_logged;
 };
 
 static void
@@ -34,45 +34,28 @@ on_status(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_checkpoint(evutil_socket_t fd, short what, void *arg)
+on_trim(evutil_socket_t fd, short what, void *arg)
 {
-	struct janitor *j = arg;
-
 	(void)fd;
 	(void)what;
-	store_checkpoint(j->store);
+	(void)arg;
 	malloc_trim(0);
 }
 
-static void
-on_expire(evutil_socket_t fd, short what, void *arg)
-{
-	struct janitor *j = arg;
-	int64_t before = (int64_t)time(NULL) - j->cfg->retention_ms / 1000;
-
-	(void)fd;
-	(void)what;
-	if (store_expire(j->store, before) < 0)
-		log_warnx("expiring detail older than the retention failed: %s; retrying in an hour",
-			  store_errmsg(j->store));
-}
-
 struct janitor *
-janitor_new(struct event_base *base, struct store *store, const struct writer *writer,
-	    const struct fleet *fleet, const struct config *cfg)
+janitor_new(struct event_base *base, struct writer *writer, const struct fleet *fleet,
+	    const struct config *cfg)
 {
 	struct janitor *j = calloc(1, sizeof(*j));
 
 	if (j == NULL)
 		return NULL;
-	j->store = store;
 	j->writer = writer;
 	j->fleet = fleet;
 	j->cfg = cfg;
 	j->ev_status = event_new(base, -1, EV_PERSIST, on_status, j);
-	j->ev_checkpoint = event_new(base, -1, EV_PERSIST, on_checkpoint, j);
-	j->ev_expire = event_new(base, -1, EV_PERSIST, on_expire, j);
-	if (!j->ev_status || !j->ev_checkpoint || !j->ev_expire) {
+	j->ev_trim = event_new(base, -1, EV_PERSIST, on_trim, j);
+	if (!j->ev_status || !j->ev_trim) {
 		janitor_free(j);
 		return NULL;
 	}
@@ -83,33 +66,49 @@ void
 janitor_start(struct janitor *j)
 {
 	timer_add_ms(j->ev_status, JANITOR_STATUS_MS);
-	timer_add_ms(j->ev_checkpoint, JANITOR_CHECKPOINT_MS);
-	timer_add_ms(j->ev_expire, JANITOR_EXPIRE_MS);
+	timer_add_ms(j->ev_trim, JANITOR_TRIM_MS);
+	writer_set_retention(j->writer, j->cfg->retention_ms);
 }
 
 void
 janitor_reconfigure(struct janitor *j, const struct config *cfg)
 {
 	j->cfg = cfg;
+	writer_set_retention(j->writer, cfg->retention_ms);
 }
 
 void
 janitor_status(struct janitor *j)
 {
 	struct fleet_status st;
-	char when[32] = "never", disc[64];
+	char when[32] = "never", disc[64], stuck[96] = "";
+	int64_t busy = writer_stuck_ms(j->writer, mono_ms());
 	time_t last = (time_t)writer_last_stored(j->writer);
 	struct tm tm;
 
 	fleet_status(j->fleet, &st);
 	if (last && gmtime_r(&last, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* The loop goes on polling; a stuck store shows here, not in the
+	 * watchdog (liveness.h). */
+	if (busy > JANITOR_STUCK_MS) {
+		snprintf(stuck, sizeof(stuck), "; the store has been stuck in one call for %lld s",
+			 (long long)(busy / 1000));
+		if (!j->stuck_logged)
+			log_warnx("the store has been inside one call for %lld s (a frozen or hung "
+				  "file system?); polls go on, results wait in memory",
+				  (long long)(busy / 1000));
+		j->stuck_logged = true;
+	} else if (j->stuck_logged) {
+		log_infox("the store responds again");
+		j->stuck_logged = false;
+	}
 	snprintf(disc, sizeof(disc), "; discovery failing for %zu cluster%s",
 		 st.discovery_failing, st.discovery_failing == 1 ? "" : "s");
 	notify_status("%zu instances: %zu ok, %zu failing; last poll stored %s; "
-		      "%zu results waiting for the store%s",
+		      "%zu results waiting for the store%s%s",
 		      st.instances, st.ok, st.failing, when, writer_queued(j->writer),
-		      st.discovery_failing ? disc : "");
+		      st.discovery_failing ? disc : "", stuck);
 }
 
 void
@@ -119,9 +118,7 @@ janitor_free(struct janitor *j)
 		return;
 	if (j->ev_status)
 		event_free(j->ev_status);
-	if (j->ev_checkpoint)
-		event_free(j->ev_checkpoint);
-	if (j->ev_expire)
-		event_free(j->ev_expire);
+	if (j->ev_trim)
+		event_free(j->ev_trim);
 	free(j);
 }

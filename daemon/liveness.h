@@ -3,11 +3,17 @@
  *
  * The watchdog timer running on time proves the loop dispatches; this
  * proves that what waits on the loop's timers got them: every instance's
- * state machine and the writer are within `grace_ms` of their own
- * deadlines (poll, backoff, connect_timeout, query_timeout, store retry).
- * A store that keeps failing is retried on time and is healthy; a state
- * machine that missed its deadline is stuck, and a stuck daemon is better
- * killed by the watchdog and restarted than left polling nothing.
+ * state machine is within `grace_ms` of its own deadlines (poll, backoff,
+ * connect_timeout, query_timeout). A state machine that missed its
+ * deadline is stuck, and a stuck daemon is better killed by the watchdog
+ * and restarted than left polling nothing.
+ *
+ * The store is not part of it: it runs on its own thread (writer.h), so a
+ * store that fails or hangs (a frozen file system, a held lock) delays no
+ * poll, and results wait in bounded memory. Restarting would not thaw the
+ * disk and would lose those results; a stuck store is reported in the
+ * status line and the log instead (janitor.h). `w` is accepted for the
+ * callers and not read.
  */
 #ifndef SSLHIST_LIVENESS_H
 #define SSLHIST_LIVENESS_H

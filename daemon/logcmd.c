@@ -22,9 +22,11 @@
 #include "log.h"
 #include "logcmd.h"
 #include "logimport.h"
+#include "parse.h"
 #include "store.h"
 #include "store_logs.h"
 #include "timer.h"
+#include "writer.h"
 
 #define TICK_MS		1000
 #define LOG_MAX_OUTPUT	(64u << 20)
@@ -34,7 +36,10 @@
  * start); the others wait for the next tick. */
 #define MAX_RUNNING	4
 
-enum job_state { JOB_IDLE, JOB_RUNNING, JOB_IMPORTING };
+/* ASKING: the newest imported line is being read (a request); IMPORTING:
+ * a megabyte of the output is being imported (a request). The store
+ * thread owns `li` while a request is in flight. */
+enum job_state { JOB_IDLE, JOB_ASKING, JOB_RUNNING, JOB_IMPORTING };
 
 struct job {
 	struct logcmd *lc;
@@ -49,8 +54,10 @@ struct job {
 	struct child *child;
 	char *out;		/* the output being imported */
 	size_t len, off;
-	struct logimport *li;
-	struct event *feed;
+	struct logimport *li;	/* made, fed and freed on the store thread */
+	struct logimport_opts opts;
+	struct strlist users, databases;	/* copies: a reload frees the config */
+	struct logimport_stats stats;	/* of the last import */
 };
 
 struct logcmd {
@@ -59,7 +66,7 @@ struct logcmd {
 	struct event *tick;
 	struct job **jobs;
 	size_t n, cap;
-	size_t running;		/* jobs in JOB_RUNNING or JOB_IMPORTING */
+	size_t running;		/* jobs not JOB_IDLE */
 };
 
 static int64_t
@@ -85,10 +92,12 @@ cluster_of(const struct logcmd *lc, const char *name)
 static void
 job_free(struct job *j)
 {
+	/* Only with no request in flight (or after the thread ended): li
+	 * is then NULL or the store idle. */
 	logimport_free(j->li);
-	if (j->feed)
-		event_free(j->feed);
 	free(j->out);
+	strlist_free(&j->users);
+	strlist_free(&j->databases);
 	free(j->cluster);
 	free(j->host);
 	free(j);
@@ -100,8 +109,6 @@ job_idle(struct job *j)
 {
 	const struct cluster_cfg *c = cluster_of(j->lc, j->cluster);
 
-	logimport_free(j->li);
-	j->li = NULL;
 	free(j->out);
 	j->out = NULL;
 	j->len = j->off = 0;
@@ -112,7 +119,7 @@ job_idle(struct job *j)
 static void
 report_done(struct job *j)
 {
-	const struct logimport_stats *st = logimport_stats(j->li);
+	const struct logimport_stats *st = &j->stats;
 	struct log_obj obj = { j->cluster, j->name };
 
 	olog(LVL_INFO, &obj, "log_command: %" PRIu64 " lines, %" PRIu64 " sessions: %" PRIu64
@@ -122,32 +129,100 @@ report_done(struct job *j)
 	     st->skipped ? st->skipped_why[0] : "");
 }
 
-static void
-feed_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct job *j = arg;
-	struct store *s = j->lc->env->store;
-	struct log_obj obj = { j->cluster, j->name };
-	size_t n = j->len - j->off < FEED_CHUNK ? j->len - j->off : FEED_CHUNK;
+/* One megabyte of output, imported on the store thread in FIFO order
+ * with the poll records (each its own transaction: commit_each_feed). */
+struct feed_req {
+	struct sq_req base;
+	struct job *j;
+	size_t off, n;
+	bool last;
+	int rc;
+	char err[256];
+};
 
-	(void)fd;
-	(void)what;
-	if (n > 0 && logimport_feed(j->li, j->out + j->off, n) < 0) {
+static void send_feed(struct feed_req *q);
+
+static void
+feed_run(struct store *s, struct sq_req *req)
+{
+	struct feed_req *q = (struct feed_req *)req;
+	struct job *j = q->j;
+
+	if (j->li == NULL &&
+	    (j->li = logimport_new(s, j->id, &j->opts, q->err, sizeof(q->err))) == NULL) {
+		q->rc = -1;
+		return;
+	}
+	if ((q->n > 0 && logimport_feed(j->li, j->out + q->off, q->n) < 0) ||
+	    (q->last && logimport_end(j->li) < 0)) {
+		snprintf(q->err, sizeof(q->err), "%s", store_errmsg(s));
+		q->rc = -1;
+	} else if (q->last) {
+		j->stats = *logimport_stats(j->li);
+	}
+	if (q->rc < 0 || q->last) {
+		logimport_free(j->li);	/* rolls back a batch in progress */
+		j->li = NULL;
+	}
+}
+
+static void
+feed_done(struct sq_req *req)
+{
+	struct feed_req *q = (struct feed_req *)req;
+	struct job *j = q->j;
+	struct log_obj obj = { j->cluster, j->name };
+
+	if (j->lc == NULL) {		/* logcmd_free gave up on it */
+		job_free(j);
+	} else if (q->rc < 0) {
 		olog(LVL_WARNING, &obj, "log_command: import failed: %s (retried at the next run)",
-		     store_errmsg(s));
+		     q->err);
 		job_idle(j);
+	} else if (!q->last) {
+		j->off = q->off + q->n;
+		q->rc = 0;
+		send_feed(q);
 		return;
-	}
-	j->off += n;
-	if (j->off < j->len) {
-		timer_add_ms(j->feed, 0);	/* the rest at the next turn */
-		return;
-	}
-	if (logimport_end(j->li) < 0)
-		olog(LVL_WARNING, &obj, "log_command: import failed: %s", store_errmsg(s));
-	else
+	} else {
 		report_done(j);
-	job_idle(j);
+		job_idle(j);
+	}
+	free(q);
+}
+
+/* The daemon exits with the store thread stuck, maybe inside this very
+ * request: nothing is freed (the process ends). */
+static void
+feed_drop(struct sq_req *req)
+{
+	(void)req;
+}
+
+/* The next chunk, with the import's one request (reused: no allocation
+ * between two chunks, so an import never stops half-way for memory). */
+static void
+send_feed(struct feed_req *q)
+{
+	struct job *j = q->j;
+
+	q->base.run = feed_run;
+	q->base.done = feed_done;
+	q->base.drop = feed_drop;
+	q->off = j->off;
+	q->n = j->len - j->off < FEED_CHUNK ? j->len - j->off : FEED_CHUNK;
+	q->last = q->off + q->n >= j->len;
+	writer_call(j->lc->env->writer, &q->base);
+}
+
+static int
+copy_list(struct strlist *to, const struct strlist *from)
+{
+	strlist_free(to);
+	for (size_t i = 0; from && i < from->n; i++)
+		if (strlist_add(to, from->v[i]) < 0)
+			return -1;
+	return 0;
 }
 
 static void
@@ -155,28 +230,30 @@ start_import(struct job *j, const struct child_result *r)
 {
 	const struct config *cfg = j->lc->env->cfg;
 	const struct cluster_cfg *c = cluster_of(j->lc, j->cluster);
-	struct logimport_opts o = { .format = LOGFMT_AUTO, .commit_each_feed = true,
-				    .exclude_users = c ? &c->exclude_users : &cfg->exclude_users,
-				    .exclude_databases = &cfg->exclude_databases };
 	struct log_obj obj = { j->cluster, j->name };
-	char err[256];
+	struct feed_req *q = calloc(1, sizeof(*q));
 
 	if (r->out_truncated)
 		olog(LVL_WARNING, &obj, "log_command printed more than %u bytes: the rest is "
 		     "not imported (run it more often)", LOG_MAX_OUTPUT);
 	j->out = malloc(r->out_len ? r->out_len : 1);
-	j->li = j->out ? logimport_new(j->lc->env->store, j->id, &o, err, sizeof err) : NULL;
-	if (j->li == NULL || (j->feed == NULL &&
-			      (j->feed = evtimer_new(j->lc->env->base, feed_cb, j)) == NULL)) {
-		olog(LVL_WARNING, &obj, "log_command: %s", j->out ? err : "out of memory");
+	if (q == NULL || j->out == NULL || copy_list(&j->users, c ? &c->exclude_users : &cfg->exclude_users) < 0 ||
+	    copy_list(&j->databases, &cfg->exclude_databases) < 0) {
+		olog(LVL_WARNING, &obj, "log_command: out of memory");
+		free(q);
 		job_idle(j);
 		return;
 	}
+	j->opts = (struct logimport_opts){ .format = LOGFMT_AUTO, .commit_each_feed = true,
+					   .exclude_users = &j->users,
+					   .exclude_databases = &j->databases };
 	memcpy(j->out, r->out, r->out_len);
 	j->len = r->out_len;
 	j->off = 0;
+	j->li = NULL;
 	j->state = JOB_IMPORTING;
-	timer_add_ms(j->feed, 0);
+	q->j = j;
+	send_feed(q);
 }
 
 static void
@@ -235,12 +312,11 @@ rfc3339_ms(int64_t us, char *buf, size_t len)
 
 /* password_command's environment, plus the instance and the last line. */
 static char **
-job_env(const struct job *j, const struct cluster_cfg *c)
+job_env(const struct job *j, const struct cluster_cfg *c, int64_t us)
 {
 	extern char **environ;
 	size_t n = 0, k = 0;
 	char **env, port[16], since[48];
-	int64_t us = INT64_MIN;
 	const char *user = NULL;
 
 	while (environ[n])
@@ -253,8 +329,6 @@ job_env(const struct job *j, const struct cluster_cfg *c)
 	for (size_t i = 0; i < c->nconn; i++)
 		if (strcmp(c->conn[i].key, "user") == 0)
 			user = c->conn[i].value;
-	if (store_log_since(j->lc->env->store, j->id, &us) < 0)
-		us = INT64_MIN;
 	rfc3339_ms(us, since, sizeof since);
 	snprintf(port, sizeof port, "%d", j->port);
 	add_var(env, &k, "SSLHIST_HOST", j->host);
@@ -277,10 +351,10 @@ free_env(char **env)
 }
 
 static void
-job_start(struct job *j, const struct cluster_cfg *c)
+job_start(struct job *j, const struct cluster_cfg *c, int64_t since_us)
 {
 	struct log_obj obj = { j->cluster, j->name };
-	char **env = job_env(j, c);
+	char **env = job_env(j, c, since_us);
 	struct child_spec spec = {
 		.argv = (const char *const *)c->log_command.v,
 		.max_output = LOG_MAX_OUTPUT,
@@ -303,6 +377,66 @@ job_start(struct job *j, const struct cluster_cfg *c)
 		return;
 	}
 	j->state = JOB_RUNNING;
+}
+
+/* SSLHIST_LOG_SINCE: the newest line imported, read on the store thread
+ * (a request); the command starts on the reply. */
+struct since_req {
+	struct sq_req base;
+	struct job *j;
+	int64_t us;
+};
+
+static void
+since_run(struct store *s, struct sq_req *req)
+{
+	struct since_req *q = (struct since_req *)req;
+
+	if (store_log_since(s, q->j->id, &q->us) < 0)
+		q->us = INT64_MIN;
+}
+
+static void
+since_done(struct sq_req *req)
+{
+	struct since_req *q = (struct since_req *)req;
+	struct job *j = q->j;
+	const struct cluster_cfg *c;
+	int64_t us = q->us;
+
+	free(q);
+	if (j->lc == NULL) {		/* logcmd_free gave up on it */
+		job_free(j);
+		return;
+	}
+	j->state = JOB_IDLE;
+	c = cluster_of(j->lc, j->cluster);
+	if (c == NULL || c->log_command.n == 0)	/* a reload removed it */
+		return;
+	job_start(j, c, us);
+}
+
+static void
+since_drop(struct sq_req *req)
+{
+	(void)req;	/* the process ends with the thread stuck: see feed_drop */
+}
+
+static void
+job_ask(struct job *j)
+{
+	struct since_req *q = calloc(1, sizeof(*q));
+
+	if (q == NULL) {
+		log_errorx("log_command: out of memory");
+		return;
+	}
+	q->base.run = since_run;
+	q->base.done = since_done;
+	q->base.drop = since_drop;
+	q->j = j;
+	j->state = JOB_ASKING;
+	writer_call(j->lc->env->writer, &q->base);
 }
 
 static struct job *
@@ -353,7 +487,7 @@ visit(void *arg, const struct instance *in)
 	if (c == NULL || c->log_command.n == 0 || j->state != JOB_IDLE ||
 	    mono_ms() < j->next_ms || lc->running >= MAX_RUNNING)
 		return;
-	job_start(j, c);
+	job_ask(j);
 	if (j->state != JOB_IDLE)
 		lc->running++;
 }
@@ -375,7 +509,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < lc->n; i++) {
 		struct job *j = lc->jobs[i];
 
-		if (j->seen || j->state == JOB_RUNNING)
+		if (j->seen || j->state != JOB_IDLE)	/* a child or a request */
 			lc->jobs[k++] = j;
 		else
 			job_free(j);	/* gone from the fleet */
@@ -412,6 +546,8 @@ logcmd_free(struct logcmd *lc)
 		if (j->child != NULL) {
 			j->lc = NULL;	/* freed by its on_exit */
 			spawn_terminate(j->child);
+		} else if (j->state == JOB_ASKING || j->state == JOB_IMPORTING) {
+			j->lc = NULL;	/* freed by its request's reply */
 		} else {
 			job_free(j);
 		}

@@ -10,7 +10,8 @@
  * SSLHIST_INSTANCE ("host:port") and SSLHIST_LOG_SINCE (the RFC 3339 time
  * of the newest line already imported for the instance; empty before the
  * first import). At most 4 run at once. It may print up to 64 MiB; it gets SIGTERM after
- * max(log_interval, 30 s). Its output is imported a megabyte per loop turn,
+ * max(log_interval, 30 s). Its output is imported a megabyte per request to
+ * the store thread (writer.h), as is the read of SSLHIST_LOG_SINCE,
  * so the loop keeps polling meanwhile; the store's batches keep each write
  * short. A failing command is logged with its status and the first line
  * of its stderr and runs again at the next interval. Not in --once.

@@ -1,8 +1,10 @@
 /*
  * main.c: sslhistd, the sampling daemon. Parses the command line, loads
  * the configuration, opens the store and runs one event loop that drives
- * every instance's poller, the store writer, the alert hooks and the
- * housekeeping of janitor.h.
+ * every instance's poller, the alert hooks and the housekeeping of
+ * janitor.h. The store runs on a thread of its own behind the writer
+ * (writer.h): start-up registers the instances and recovers nothing yet
+ * on this thread, then hands the store over before the loop runs.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -27,6 +30,7 @@
 #include "liveness.h"
 #include "log.h"
 #include "metrics.h"
+#include "metricsload.h"
 #include "metrics_http.h"
 #include "notify.h"
 #include "trustpin.h"
@@ -39,6 +43,8 @@
 #define EXIT_CONFIG 78		/* sysexits.h EX_CONFIG */
 #define ONCE_TICK_MS 50
 #define ONCE_STORE_WAIT_MS 10000
+/* SIGTERM: the stop within 2 s includes the store's drain. */
+#define STOP_STORE_WAIT_MS 1200
 
 struct daemon {
 	const char *config_path;
@@ -57,6 +63,9 @@ struct daemon {
 	struct poolmatch *poolmatch;
 	struct janitor *janitor;
 	struct metrics *metrics;	/* from the first metrics_listen on */
+	bool metrics_loading;		/* its client gauges being read */
+	int metrics_rc;			/* metrics_ready's endpoint */
+	bool tearing_down;
 	struct metrics_http *http;
 	struct logcmd *logcmd;		/* log_command (not in --once) */
 	struct poller_env env;
@@ -65,6 +74,7 @@ struct daemon {
 	bool once_poolers_ok;		/* --once: every pooler's attempt succeeded */
 	int64_t once_deadline_ms;
 	int exit_code;
+	bool store_stuck;	/* the store thread did not end at the stop */
 };
 
 static void
@@ -205,7 +215,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		log_warnx("reload: some poolers could not be registered; retrying at the next reload");
 	hooks_reconfigure(d->hooks, cfg);
 	janitor_reconfigure(d->janitor, cfg);
-	store_set_alerts(d->store, hooks_alert_mask(cfg));
+	writer_set_alerts(d->writer, hooks_alert_mask(cfg));
 	if (!d->once && metrics_setup(d) < 0)
 		log_warnx("reload: metrics endpoint %s", d->http ? "unchanged" : "not listening");
 	config_free(old);
@@ -216,32 +226,55 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 
 /*
  * metrics_listen: the registry is made (and its client gauges read from
- * the store) the first time the key is set, and kept from then on; the
- * endpoint follows the configuration (metrics_http_apply). -1 when it
- * cannot listen where the configuration says.
+ * the store, on the store thread: metricsload.h) the first time the key is
+ * set, and kept from then on; the endpoint follows the configuration
+ * (metrics_http_apply). -1 when it cannot listen where the configuration
+ * says (at a reload whose registry is still being read: said in the log
+ * when it is).
  */
 static int
-metrics_setup(struct daemon *d)
+metrics_endpoint(struct daemon *d)
 {
 	char err[256];
 
-	if (d->cfg->metrics_on && d->metrics == NULL) {
-		if ((d->metrics = metrics_new()) == NULL) {
-			log_errorx("metrics: out of memory");
-			return -1;
-		}
-		if (metrics_load(d->metrics, d->store) < 0)
-			log_warnx("metrics: could not count the stored clients (%s); the "
-				  "client gauges count from now on", store_errmsg(d->store));
-		d->env.metrics = d->metrics;
-		hooks_set_metrics(d->hooks, d->metrics);
-	}
 	if (metrics_http_apply(&d->http, d->base, d->cfg, d->metrics, d->writer, err,
 			       sizeof(err)) < 0) {
 		log_errorx("%s", err);
 		return -1;
 	}
 	return 0;
+}
+
+static void
+metrics_ready(void *arg, struct metrics *m)
+{
+	struct daemon *d = arg;
+
+	d->metrics_loading = false;
+	d->metrics = m;
+	if (d->tearing_down)
+		return;		/* a reply of writer_stop's drain: freed soon */
+	d->env.metrics = m;
+	hooks_set_metrics(d->hooks, m);
+	d->metrics_rc = metrics_endpoint(d);
+}
+
+static int
+metrics_setup(struct daemon *d)
+{
+	if (d->metrics_loading)
+		return 0;	/* metrics_ready applies the endpoint */
+	if (d->cfg->metrics_on && d->metrics == NULL) {
+		d->metrics_loading = true;
+		d->metrics_rc = 0;
+		if (metricsload_start(d->writer, metrics_ready, d) < 0) {
+			d->metrics_loading = false;
+			log_errorx("metrics: out of memory");
+			return -1;
+		}
+		return d->metrics_rc;	/* before the thread: ready has run */
+	}
+	return metrics_endpoint(d);
 }
 
 /* The watchdog's progress check: liveness.h. */
@@ -331,7 +364,7 @@ on_once_poolers(void *arg, bool all_ok)
 
 	d->once_poolers_ok = all_ok;
 	if (fleet_apply(d->fleet, NULL) < 0) {
-		log_errorx("could not start polling (store: %s)", store_errmsg(d->store));
+		log_errorx("could not start polling the instances");
 		d->exit_code = 1;
 		event_base_loopbreak(d->base);
 		return;
@@ -389,19 +422,28 @@ setup_loop(struct daemon *d)
 static void
 teardown(struct daemon *d)
 {
-	size_t left;
+	bool store_free = true;
 
+	d->tearing_down = true;
 	/* First, so no housekeeping or scrape runs on what goes next. */
 	metrics_http_free(d->http);
+	d->http = NULL;
 	janitor_free(d->janitor);
 	logcmd_free(d->logcmd);
 	/* In-flight polls are abandoned; what was polled is stored now. */
 	fleet_free(d->fleet);
+	d->fleet = NULL;	/* a watchdog tick in the last loop pass reads it */
 	poolers_free(d->poolers);
+	d->poolers = NULL;
 	poolmatch_free(d->poolmatch);
-	if (d->writer && (left = writer_flush(d->writer)) > 0)
-		log_errorx("%zu poll results could not be stored before exit: %s", left,
-			   store_errmsg(d->store));
+	d->poolmatch = NULL;
+	d->env.pooled = NULL;
+	/* Running hooks' ends are requests the drain commits. */
+	hooks_stop(d->hooks);
+	if (d->writer && writer_stop(d->writer, STOP_STORE_WAIT_MS) < 0) {
+		store_free = false;	/* the thread is still inside SQLite */
+		d->store_stuck = true;
+	}
 	hooks_free(d->hooks);
 	writer_free(d->writer);
 	metrics_free(d->metrics);
@@ -421,7 +463,8 @@ teardown(struct daemon *d)
 		evdns_base_free(d->dns, 1);
 	if (d->base)
 		event_base_free(d->base);
-	store_close(d->store);
+	if (store_free)
+		store_close(d->store);
 	config_free(d->cfg);
 	free(d->own_users);
 	libevent_global_shutdown();
@@ -470,9 +513,9 @@ main(int argc, char **argv)
 	hold_stop_signals(SIG_UNBLOCK);
 	(void)trustpin_init();	/* off when it fails: said in the log */
 	d.writer = writer_new(d.base, d.store, on_stored, &d);
-	d.hooks = hooks_new(d.base, d.store, d.cfg);
+	d.hooks = d.writer ? hooks_new(d.base, d.writer, d.cfg) : NULL;
 	d.own_users = instance_own_users(d.cfg);
-	d.env = (struct poller_env){ .base = d.base, .dns = d.dns, .store = d.store,
+	d.env = (struct poller_env){ .base = d.base, .dns = d.dns,
 		.writer = d.writer, .cfg = d.cfg, .own_users = d.own_users, .once = d.once };
 	d.poolmatch = poolmatch_new();
 	d.env.pooled = d.poolmatch;
@@ -485,14 +528,18 @@ main(int argc, char **argv)
 		d.poolers = poolers_new(&d.env, d.poolmatch, d.once ? on_once_poolers : NULL, &d);
 	d.fleet = fleet_new(&d.env, d.once ? on_once_polled : NULL, &d);
 	if (d.fleet)
-		d.janitor = janitor_new(d.base, d.store, d.writer, d.fleet, d.cfg);
+		d.janitor = janitor_new(d.base, d.writer, d.fleet, d.cfg);
+	/* Before the thread starts, writer_call() runs each request at once on
+	 * this thread: the metrics' client gauges, the poolers' and instances'
+	 * registration are synchronous here, and a registry that cannot be
+	 * written fails the start. Then the store is the thread's. */
 	if (!d.once && d.writer && d.hooks && metrics_setup(&d) < 0) {
 		d.exit_code = 1;
 		goto out;
 	}
 	if (!d.writer || !d.hooks || !d.own_users || !d.fleet || !d.janitor || !d.poolmatch ||
 	    !d.poolers || poolers_apply(d.poolers) < 0 ||
-	    (!once_waits && fleet_apply(d.fleet, NULL) < 0)) {
+	    (!once_waits && fleet_apply(d.fleet, NULL) < 0) || writer_start(d.writer) < 0) {
 		log_errorx("could not start polling (store %s: %s)", db, store_errmsg(d.store));
 		d.exit_code = 1;
 		goto out;
@@ -510,5 +557,12 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 out:
 	teardown(&d);
+	if (d.store_stuck) {
+		/* No exit handlers (OpenSSL's, libc's): the store thread would
+		 * run on into freed state when its write returns. The kernel ends
+		 * it when the write returns (a frozen file system: at the thaw). */
+		fflush(NULL);
+		_exit(d.exit_code);
+	}
 	return d.exit_code;
 }

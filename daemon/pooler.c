@@ -1,5 +1,6 @@
 /*
- * pooler.c: one poller per [pooler NAME], and the set of them (pooler.h).
+ * pooler.c: one poller per [pooler NAME] (pooler.h); the set of them is
+ * poolerset.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,46 +20,13 @@
 #include "pooler.h"
 #include "poolmatch.h"
 #include "poolrows.h"
-#include "store.h"
-#include "store_pooler.h"
+#include "instseed.h"
+#include "pooler_int.h"
 #include "timer.h"
 #include "tracker.h"
 #include "writer.h"
 
 #define BACKOFF_MIN_MS 1000
-
-struct pooler {
-	struct poolers *set;
-	const struct cluster_cfg *c;	/* c->fronts: the cluster */
-	int64_t id;
-	char name[IDENT_INSTANCE_NAME_MAX];	/* host:port */
-	struct log_obj obj;
-	enum instance_state state;	/* set by set_state() only */
-	int64_t state_since_mono;
-	struct pgconn *pc;
-	struct event *timer;
-	int64_t timer_due_mono;
-	bool clients_phase;		/* POLLING: SHOW SERVERS done */
-	struct tracker *tracker;
-	struct instance_facts *unsent_facts;
-	struct pooler_facts *unsent_pooler;
-	int64_t poll_started_mono;
-	int64_t last_success_ms;
-	unsigned failures;
-	char *last_error;
-	unsigned bad_logged;
-};
-
-struct poolers {
-	const struct poller_env *env;
-	struct poolmatch *pm;
-	void (*once_done)(void *arg, bool all_ok);
-	void *once_arg;
-	size_t once_left;	/* --once: attempts not yet ended */
-	bool once_ok;
-	struct pooler **p;
-	size_t n;
-};
 
 static void on_connected(struct pgconn *pc, void *arg);
 static void on_result(struct pgconn *pc, const PGresult *res, void *arg);
@@ -431,13 +399,7 @@ on_result(struct pgconn *pc, const PGresult *res, void *arg)
 
 /* ---- one pooler ---- */
 
-static void
-preload(void *arg, int32_t pid, int64_t backend_start_us)
-{
-	tracker_preload(arg, pid, backend_start_us);
-}
-
-static void
+void
 pooler_free(struct pooler *p)
 {
 	if (p == NULL)
@@ -452,8 +414,9 @@ pooler_free(struct pooler *p)
 	free(p);
 }
 
-static struct pooler *
-pooler_new(struct poolers *set, const struct cluster_cfg *c, int64_t id)
+struct pooler *
+pooler_new(struct poolers *set, const struct cluster_cfg *c, int64_t id,
+	   const struct instance_seed *seed)
 {
 	const struct poller_env *env = set->env;
 	struct pooler *p = calloc(1, sizeof(*p));
@@ -477,143 +440,14 @@ pooler_new(struct poolers *set, const struct cluster_cfg *c, int64_t id)
 		pooler_free(p);
 		return NULL;
 	}
-	if (store_live_sessions(env->store, id, preload, p->tracker) < 0)
+	if (seed->live_err)
 		olog(LVL_WARNING, &p->obj, "pooler %s: could not load live sessions: %s", c->name,
-		     store_errmsg(env->store));
+		     seed->live_err);
+	for (size_t i = 0; i < seed->nlive; i++)
+		tracker_preload(p->tracker, seed->live[i].pid, seed->live[i].backend_start_us);
 	p->state = INST_WAITING;
 	p->state_since_mono = mono_ms();
 	arm(p, env->once ? 0 : (int64_t)(jitter_uniform() * 1000));
 	return p;
 }
 
-/* ---- the set ---- */
-
-struct poolers *
-poolers_new(const struct poller_env *env, struct poolmatch *pm,
-	    void (*once_done)(void *arg, bool all_ok), void *arg)
-{
-	struct poolers *ps = calloc(1, sizeof(*ps));
-
-	if (ps != NULL) {
-		ps->env = env;
-		ps->pm = pm;
-		ps->once_done = once_done;
-		ps->once_arg = arg;
-		ps->once_ok = true;
-	}
-	return ps;
-}
-
-void
-poolers_free(struct poolers *ps)
-{
-	if (ps == NULL)
-		return;
-	for (size_t i = 0; i < ps->n; i++)
-		pooler_free(ps->p[i]);
-	free(ps->p);
-	free(ps);
-}
-
-/* The same console, the same settings: keep the connection. */
-static bool
-same_pooler(const struct cluster_cfg *a, const struct cluster_cfg *b)
-{
-	if (strcmp(a->fronts, b->fronts) != 0 || a->nconn != b->nconn ||
-	    a->instances[0].port != b->instances[0].port ||
-	    strcmp(a->instances[0].host, b->instances[0].host) != 0 ||
-	    a->password_command.n != b->password_command.n)
-		return false;
-	for (size_t i = 0; i < a->nconn; i++)
-		if (strcmp(a->conn[i].key, b->conn[i].key) != 0 ||
-		    strcmp(a->conn[i].value, b->conn[i].value) != 0)
-			return false;
-	for (size_t i = 0; i < a->password_command.n; i++)
-		if (strcmp(a->password_command.v[i], b->password_command.v[i]) != 0)
-			return false;
-	return true;
-}
-
-int
-poolers_apply(struct poolers *ps)
-{
-	const struct config *cfg = ps->env->cfg;
-	struct pooler **next = calloc(cfg->npoolers + 1, sizeof(*next));
-	int64_t *ids = calloc(cfg->npoolers + 1, sizeof(*ids));
-	size_t n = 0;
-	int rc = 0;
-
-	if (next == NULL || ids == NULL) {
-		free(next);
-		free(ids);
-		return -1;
-	}
-	for (size_t i = 0; i < cfg->npoolers; i++) {
-		const struct cluster_cfg *c = &cfg->poolers[i];
-		struct pooler *p = NULL;
-
-		for (size_t k = 0; k < ps->n && p == NULL; k++) {
-			if (ps->p[k] && strcmp(ps->p[k]->c->name, c->name) == 0 &&
-			    same_pooler(ps->p[k]->c, c)) {
-				p = ps->p[k];
-				ps->p[k] = NULL;
-				p->c = c;
-				p->obj.cluster = c->fronts;
-				pgconn_set_timeouts(p->pc, cfg->connect_timeout_ms,
-						    cfg->query_timeout_ms);
-			}
-		}
-		if (p == NULL) {
-			int64_t id = store_pooler(ps->env->store, c->name, c->fronts,
-						  c->instances[0].host, c->instances[0].port);
-
-			if (id < 0 || poolmatch_add(ps->pm, c->name, c->fronts) < 0 ||
-			    (p = pooler_new(ps, c, id)) == NULL) {
-				log_warnx("pooler %s: could not start: %s", c->name,
-					  id < 0 ? store_errmsg(ps->env->store) : "out of memory");
-				rc = -1;
-				continue;
-			}
-		}
-		ids[n] = p->id;
-		next[n++] = p;
-	}
-	for (size_t k = 0; k < ps->n; k++) {
-		if (ps->p[k] == NULL)
-			continue;
-		bool kept = false;
-
-		for (size_t i = 0; i < n; i++)
-			kept |= strcmp(next[i]->c->name, ps->p[k]->c->name) == 0;
-		if (!kept)
-			poolmatch_remove(ps->pm, ps->p[k]->c->name);
-		pooler_free(ps->p[k]);
-	}
-	free(ps->p);
-	ps->p = next;
-	ps->n = n;
-	if (ps->env->once)
-		ps->once_left = n;
-	if (store_pooler_retire_others(ps->env->store, ids, n, (int64_t)time(NULL)) < 0)
-		log_warnx("could not mark retired poolers: %s", store_errmsg(ps->env->store));
-	free(ids);
-	return rc;
-}
-
-int64_t
-poolers_overdue_ms(const struct poolers *ps, int64_t now_ms)
-{
-	int64_t worst = 0;
-
-	for (size_t i = 0; ps && i < ps->n; i++) {
-		const struct pooler *p = ps->p[i];
-		struct inst_clocks c = { .timer_due = p->timer_due_mono,
-			.conn_deadline = pgconn_deadline_ms(p->pc),
-			.state_since = p->state_since_mono };
-		int64_t late = inst_overdue_ms(p->state, &c, now_ms);
-
-		if (late > worst)
-			worst = late;
-	}
-	return worst;
-}

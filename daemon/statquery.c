@@ -10,6 +10,16 @@
 
 #include "statquery.h"
 
+/* Own sessions without the join, for the old ones (kind 'o'), which are
+ * left out inside the CTE: with many daemon connections to a server (a
+ * cluster per database) those are most rows, and they are then neither
+ * materialised nor scanned twice. The roles' oids are one uncorrelated
+ * subquery (an InitPlan, run once per poll), not a lookup in pg_roles (a
+ * view over two catalogs) per row. */
+#define OWN_OLD(t) \
+	"(" t ".pid = pg_catalog.pg_backend_pid() OR (" t ".application_name = 'sslhistd' " \
+	"AND " t ".usesysid = ANY (ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r " \
+	"WHERE r.rolname = CURRENT_USER OR r.rolname = ANY ($1::text[])))))"
 /*
  * The sessions of pg_stat_get_activity(NULL), read once (a CTE used twice
  * is materialized), with two flags:
@@ -31,7 +41,9 @@
 	"s.backend_start > coalesce($2::timestamptz, pg_catalog.statement_timestamp()) " \
 	"- $3::interval AS recent " \
 	"FROM pg_catalog.pg_stat_get_activity(NULL) s " \
-	"WHERE s.backend_type = 'client backend' AND s.client_port IS NOT NULL) "
+	"WHERE s.backend_type = 'client backend' AND s.client_port IS NOT NULL " \
+	"AND ($2::timestamptz IS NULL OR s.backend_start > $2::timestamptz - $3::interval " \
+	"OR s.pid = ANY ($4::int4[]) OR NOT coalesce(" OWN_OLD("s") ", false))) "
 #define DN11 "s.sslclientdn AS dn, NULL::text AS serial, NULL::text AS issuer"
 #define DN12 "s.ssl_client_dn AS dn, s.ssl_client_serial::text AS serial, s.ssl_issuer_dn AS issuer"
 /*
@@ -49,11 +61,6 @@
 #define OWN \
 	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
 	"AND (u.rolname = CURRENT_USER OR u.rolname = ANY ($1::text[]))))"
-/* The same without the join, for the rows of kind 'o'. */
-#define OWN_OLD \
-	"(a.pid = pg_catalog.pg_backend_pid() OR (a.application_name = 'sslhistd' " \
-	"AND (SELECT r.rolname = CURRENT_USER OR r.rolname = ANY ($1::text[]) " \
-	"FROM pg_catalog.pg_roles r WHERE r.oid = a.usesysid)))"
 #define FULL \
 	"SELECT 'a'::text, a.pid, a.backend_start, d.datname, u.rolname, " \
 	"a.application_name, pg_catalog.host(a.client_addr), a.client_hostname, " \
@@ -66,7 +73,7 @@
 	" UNION ALL " \
 	"SELECT 'o', a.pid, a.backend_start, NULL, NULL, a.application_name, NULL, NULL, " \
 	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL " \
-	"FROM a WHERE NOT a.fresh AND NOT coalesce(" OWN_OLD ", false)"
+	"FROM a WHERE NOT a.fresh"
 /* The time of this statement, for the next poll's $2. */
 #define SNAPSHOT \
 	" UNION ALL " \

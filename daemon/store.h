@@ -87,6 +87,10 @@ int store_counters(struct store *s, int64_t instance_id,
  * `new_clients` (may be NULL) is incremented by the clients inserted.
  */
 int store_apply(struct store *s, const struct poll_record *r, int *new_clients);
+/* Applies n records, in order, in one transaction (group commit): all or
+ * none, as store_apply. */
+int store_apply_batch(struct store *s, struct poll_record *const *r, size_t n,
+		      int *new_clients);
 
 /* Deletes coverage and missed-session rows of hours before `before`
  * (Unix s), attempts that ended before it of alerts in a final state (ok,

@@ -478,13 +478,17 @@ apply_all(struct store *s, const struct poll_record *r, int64_t *ids, int *inser
 }
 
 int
-store_apply(struct store *s, const struct poll_record *r, int *new_clients)
+store_apply_batch(struct store *s, struct poll_record *const *r, size_t n, int *new_clients)
 {
 	int64_t *ids = NULL;
+	size_t most = 0;
 	int inserted = 0;
 
-	st_ctx(s, "store poll of instance %" PRId64, r->instance_id);
-	if (r->nclients > 0 && (ids = calloc(r->nclients, sizeof *ids)) == NULL) {
+	for (size_t i = 0; i < n; i++)
+		if (r[i]->nclients > most)
+			most = r[i]->nclients;
+	st_ctx(s, "store %zu poll(s)", n);
+	if (most > 0 && (ids = calloc(most, sizeof *ids)) == NULL) {
 		st_err(s, "apply", "out of memory");
 		return -1;
 	}
@@ -492,10 +496,13 @@ store_apply(struct store *s, const struct poll_record *r, int *new_clients)
 		free(ids);
 		return -1;
 	}
-	if (apply_all(s, r, ids, &inserted) < 0) {
-		st_abort(s);
-		free(ids);
-		return -1;
+	for (size_t i = 0; i < n; i++) {
+		st_ctx(s, "store poll of instance %" PRId64, r[i]->instance_id);
+		if (apply_all(s, r[i], ids, &inserted) < 0) {
+			st_abort(s);
+			free(ids);
+			return -1;
+		}
 	}
 	free(ids);
 	if (st_commit(s) < 0)
@@ -503,4 +510,12 @@ store_apply(struct store *s, const struct poll_record *r, int *new_clients)
 	if (new_clients != NULL)
 		*new_clients += inserted;
 	return 0;
+}
+
+int
+store_apply(struct store *s, const struct poll_record *r, int *new_clients)
+{
+	struct poll_record *one = (struct poll_record *)(uintptr_t)r;
+
+	return store_apply_batch(s, &one, 1, new_clients);
 }

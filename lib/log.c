@@ -20,7 +20,13 @@
 #include "textesc.h"
 
 static const char *log_progname = "sslhist";
-static enum log_level log_level = LVL_INFO;
+static enum log_level log_level = LVL_INFO;	/* atomic: the daemon's store thread logs too */
+
+static enum log_level
+cur_level(void)
+{
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
 static bool log_journal;
 
 static const char *const level_names[] = {
@@ -77,20 +83,20 @@ log_init(const char *progname, enum log_level level)
 		slash = strrchr(progname, '/');
 		log_progname = slash ? slash + 1 : progname;
 	}
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 	log_journal = stderr_is_journal();
 }
 
 void
 log_set_level(enum log_level level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 enum log_level
 log_get_level(void)
 {
-	return log_level;
+	return cur_level();
 }
 
 int
@@ -236,7 +242,7 @@ log_emit(enum log_level level, const struct log_obj *obj, const char *msgid,
 
 	if ((int)level < 0 || level > LVL_DEBUG)
 		level = LVL_ERROR;
-	if (level > log_level)
+	if (level > cur_level())
 		return;
 	raw = format_message(fmt, ap, errnum);
 	msg = raw ? log_escape(raw) : NULL;
@@ -259,7 +265,7 @@ log_event(enum log_level level, const struct log_obj *obj, const char *msgid,
 {
 	va_list ap;
 
-	if (level > log_level)
+	if (level > cur_level())
 		return;
 	va_start(ap, fmt);
 	log_emit(level, obj, msgid, fields, 0, fmt, ap);
@@ -272,7 +278,7 @@ name(const char *fmt, ...) \
 { \
 	va_list ap; \
 	int e = (with_errno) ? errno : 0; \
-	if ((level) > log_level) \
+	if ((level) > cur_level()) \
 		return; \
 	va_start(ap, fmt); \
 	log_emit((level), NULL, NULL, NULL, e, fmt, ap); \
@@ -291,7 +297,7 @@ olog(enum log_level level, const struct log_obj *obj, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level > log_level)
+	if (level > cur_level())
 		return;
 	va_start(ap, fmt);
 	log_emit(level, obj, NULL, NULL, 0, fmt, ap);

@@ -82,11 +82,16 @@ class FastPoll(h.TestCase):
         t_in = time.monotonic()
         quiet0 = d.polls("quiet")[0]
         bursty0 = d.polls("bursty")[0]
-        self.assertGreater(missed(d, "bursty"), 0, d.dump("coverage"))
+        # The store thread commits the poll that logged this within 1 s
+        # (group commit: docs/CONTRACT.md), not at once.
+        d.wait(lambda: missed(d, "bursty") > 0, 5, "the missed sessions stored")
         # fast_for (2 s) after the last miss A goes back to its interval.
         left = self.log_after(d, entered, "bursty/127.0.0.1:%d: fast polling ends"
                               % self.a.port, 30)
-        d.wait(lambda: fast_polls(d, "bursty") > 0, 5, "fast polls stored")
+        # The store thread commits in groups (up to 500 ms): a poll of A
+        # that began after fast mode ended is stored after every fast one
+        # (records are stored in order), so the count is complete then.
+        self.wait_poll_after(d, "bursty", time.time() + 1)
         window = time.monotonic() - t_in
         fast = fast_polls(d, "bursty")
         bursty_polls = d.polls("bursty")[0] - bursty0
@@ -102,13 +107,9 @@ class FastPoll(h.TestCase):
         self.assertEqual(fast_polls(d, "quiet"), 0, d.dump("coverage"))
         self.assertNotIn("quiet/127.0.0.1:%d: fast polling" % self.b.port, d.log_text())
 
-        # Back at interval: A's next poll, at least 5 s after the end,
-        # is no fast one (the poll that ended fast mode may have been stored
-        # after `fast` was read: at most one more).
-        self.wait_poll_after(d, "bursty", time.time() + 5)
-        now_fast = fast_polls(d, "bursty")
-        self.assertLessEqual(now_fast, fast + 1, d.dump("coverage"))
-        fast = now_fast
+        # Back at interval: A's next poll is no fast one either.
+        self.wait_poll_after(d, "bursty", time.time() + 1)
+        self.assertEqual(fast_polls(d, "bursty"), fast, d.dump("coverage"))
         self.assertNotIn("fast polling: ", d.log_text()[left:])
 
         rep = h.sslhist_json(d.db, "report")

@@ -184,7 +184,7 @@ main(void)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	env = (struct poller_env){ .base = base, .dns = dns, .store = store,
+	env = (struct poller_env){ .base = base, .dns = dns,
 		.writer = writer_new(base, store, NULL, NULL), .cfg = cfg1,
 		.own_users = own_users = instance_own_users(cfg1) };
 	fleet = fleet_new(&env, NULL, NULL);

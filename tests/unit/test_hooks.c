@@ -28,6 +28,7 @@
 #include "log.h"
 #include "evspawn.h"
 #include "store.h"
+#include "writer.h"
 
 extern char **environ;
 
@@ -58,6 +59,7 @@ wall_ms(void)
 
 struct fixture {
 	struct store *store;
+	struct writer *writer;	/* not started: the hooks' requests run inline */
 	sqlite3 *db;		/* the test's own connection, for checks */
 	struct config cfg;
 	int64_t retry[4];
@@ -97,6 +99,9 @@ fixture_open(struct fixture *f, long max_running, int64_t timeout_ms, size_t nre
 		exit(2);
 	}
 	sqlite3_busy_timeout(f->db, 1000);
+	f->writer = writer_new(base, f->store, NULL, NULL);
+	if (f->writer == NULL)
+		exit(2);
 	f->instance = store_instance(f->store, "prod", "::1", 5432, "writer");
 	f->cfg.hook_timeout_ms = timeout_ms;
 	f->cfg.hook_max_running = max_running;
@@ -113,6 +118,7 @@ fixture_close(struct fixture *f)
 	strlist_free(&f->cfg.on_weak_tls);
 	strlist_free(&f->cfg.on_new_client);
 	sqlite3_close(f->db);
+	writer_free(f->writer);
 	store_close(f->store);
 }
 
@@ -313,7 +319,7 @@ test_run_ok(void)
 	set_cmd(&f.cfg.on_non_ssl, self, "--dump", dump, "two words", NULL);
 	add_clients(&f, 0, 1, false, NULL);
 	CHECK_INT(q_int(&f, "SELECT count(*) FROM alert WHERE state = 'pending'"), 1);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	CHECK(h != NULL);
 	hooks_kick(h);
 	CHECK(!hooks_idle(h));
@@ -357,7 +363,7 @@ test_run_ok(void)
 	/* A completed hook does not run again: a new hooks_new finds nothing. */
 	hooks_free(h);
 	unlink(dump);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	hooks_kick(h);
 	CHECK(run_until_idle(h, 5000));
 	CHECK(access(dump, F_OK) == -1);
@@ -377,7 +383,7 @@ test_retry(void)
 	fixture_open(&f, 4, 5000, 2, 300);
 	set_cmd(&f.cfg.on_non_ssl, self, "--hook", f.log, "0", "1");
 	add_clients(&f, 0, 1, false, NULL);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	t0 = wall_ms();
 	CHECK(run_until(&f, "SELECT count(*) FROM alert WHERE state = 'failed'", 1, 10000));
 	/* two delays of 300 ms */
@@ -404,7 +410,7 @@ test_idle_while_waiting(void)
 	fixture_open(&f, 4, 5000, 1, 60000);
 	set_cmd(&f.cfg.on_non_ssl, self, "--hook", f.log, "0", "7");
 	add_clients(&f, 0, 1, false, NULL);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	CHECK(run_until(&f, "SELECT count(*) FROM alert_attempt WHERE outcome = 'failed' "
 	    "AND exit_status = 7", 1, 5000));
 	CHECK(run_until_idle(h, 5000));
@@ -424,7 +430,7 @@ test_timeout(void)
 	fixture_open(&f, 4, 300, 1, 100);
 	set_cmd(&f.cfg.on_non_ssl, self, "--hook", f.log, "30000", "0");
 	add_clients(&f, 0, 1, false, NULL);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	CHECK(run_until(&f, "SELECT count(*) FROM alert WHERE state = 'failed'", 1, 10000));
 	CHECK_INT(q_int(&f, "SELECT count(*) FROM alert_attempt WHERE outcome = 'timeout' "
 	    "AND exit_status = 143"), 2);
@@ -444,7 +450,7 @@ test_missing_path(void)
 	fixture_open(&f, 4, 5000, 1, 100);
 	set_cmd(&f.cfg.on_non_ssl, "/no/such/hook", "x", NULL, NULL, NULL);
 	add_clients(&f, 0, 1, false, NULL);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	CHECK(run_until(&f, "SELECT count(*) FROM alert WHERE state = 'failed'", 1, 5000));
 	CHECK_INT(q_int(&f, "SELECT count(*) FROM alert_attempt WHERE outcome = 'failed' "
 	    "AND exit_status IS NULL"), 2);
@@ -469,7 +475,7 @@ test_max_running(void)
 	fixture_open(&f, 4, 10000, 0, 0);
 	set_cmd(&f.cfg.on_non_ssl, self, "--hook", f.log, "40", "0");
 	add_clients(&f, 0, 100, false, NULL);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	hooks_kick(h);
 	CHECK(run_until(&f, "SELECT count(*) FROM alert WHERE state = 'ok'", 100, 40000));
 	CHECK(run_until_idle(h, 5000));
@@ -517,7 +523,7 @@ test_restart_recovery(void)
 	    "UPDATE alert SET state = 'ok', attempts = 1 WHERE id = 2;"
 	    "INSERT INTO alert_attempt (alert_id, attempt, started_at, ended_at, exit_status, "
 	    "outcome) VALUES (2, 1, 1000, 1001, 0, 'ok');");
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	e = q_str(&f, "SELECT outcome || ' ' || error FROM alert_attempt WHERE alert_id = 1 "
 	    "AND attempt = 1");
 	CHECK_STR(e, "failed interrupted by daemon restart");
@@ -544,7 +550,7 @@ test_stop_while_running(void)
 	fixture_open(&f, 4, 60000, 0, 0);
 	set_cmd(&f.cfg.on_non_ssl, self, "--hook", f.log, "30000", "0");
 	add_clients(&f, 0, 1, false, NULL);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	hooks_kick(h);
 	CHECK(run_until(&f, "SELECT count(*) FROM alert WHERE state = 'running'", 1, 5000));
 	while (count_lines(f.log, 'S') < 1) {
@@ -587,7 +593,7 @@ test_unconfigured(void)
 	add_clients(&f, 0, 1, true, "TLSv1.1");
 	CHECK_INT(q_int(&f, "SELECT count(*) FROM alert"), 2);
 	strlist_free(&f.cfg.on_weak_tls);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	hooks_kick(h);
 	CHECK(run_until(&f, "SELECT count(*) FROM alert WHERE state IN ('ok', 'failed')", 2, 5000));
 	CHECK(run_until_idle(h, 5000));
@@ -612,7 +618,7 @@ test_event_log(void)
 	int saved, fd;
 
 	fixture_open(&f, 4, 5000, 0, 0);
-	h = hooks_new(base, f.store, &f.cfg);
+	h = hooks_new(base, f.writer, &f.cfg);
 	add_clients(&f, 0, 1, false, NULL);
 	add_clients(&f, 1, 1, true, "TLSv1");
 	add_clients(&f, 2, 1, true, "TLSv1.3");
