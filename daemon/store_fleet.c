@@ -75,25 +75,26 @@ store_instance(struct store *s, const char *cluster, const char *host, int port,
 }
 
 
-/* The ids of instances not yet retired and not in keep[]. */
+/* The ids that statement `active` lists and keep[] does not hold. */
 static int
-to_retire(struct store *s, const int64_t *keep, size_t nkeep, int64_t **ids, size_t *n)
+to_retire(struct store *s, enum stmt_id active, const int64_t *keep, size_t nkeep,
+	  int64_t **ids, size_t *n)
 {
-	sqlite3_stmt *st = st_get(s, ST_INSTANCE_ACTIVE);
+	sqlite3_stmt *st = st_get(s, active);
 	size_t cap = 0;
 	int64_t *grown, id;
 	int rc;
 
 	*ids = NULL;
 	*n = 0;
-	while ((rc = st_step(s, st, "list instances")) == SQLITE_ROW) {
+	while ((rc = st_step(s, st, "list active rows")) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
 		if (st_kept(keep, nkeep, id))
 			continue;
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 16;
 			if ((grown = realloc(*ids, cap * sizeof *grown)) == NULL) {
-				st_err(s, "list instances", "out of memory");
+				st_err(s, "list active rows", "out of memory");
 				st_finish(st);
 				return -1;
 			}
@@ -127,22 +128,22 @@ store_discovery(struct store *s, const char *cluster, int64_t now, const char *e
 }
 
 int
-store_retire_others(struct store *s, const int64_t *keep, size_t nkeep, int64_t now)
+st_retire_others(struct store *s, enum stmt_id active, const int64_t *keep, size_t nkeep,
+		 int64_t now)
 {
 	int64_t *ids = NULL;
 	size_t n = 0;
 	sqlite3_stmt *st;
 
-	st_ctx(s, "retire instances");
 	if (st_begin(s) < 0)
 		return -1;
-	if (to_retire(s, keep, nkeep, &ids, &n) < 0)
+	if (to_retire(s, active, keep, nkeep, &ids, &n) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		st = st_get(s, ST_INSTANCE_RETIRE);
 		st_int(s, st, 1, ids[i]);
 		st_int(s, st, 2, now);
-		if (st_run(s, st, "retire instance") < 0)
+		if (st_run(s, st, "retire") < 0)
 			goto fail;
 	}
 	free(ids);
@@ -151,6 +152,13 @@ fail:
 	free(ids);
 	st_abort(s);
 	return -1;
+}
+
+int
+store_retire_others(struct store *s, const int64_t *keep, size_t nkeep, int64_t now)
+{
+	st_ctx(s, "retire instances");
+	return st_retire_others(s, ST_INSTANCE_ACTIVE, keep, nkeep, now);
 }
 
 /* ---- reading back ---------------------------------------------------- */

@@ -154,6 +154,10 @@ void st_abort(struct store *s);
 int st_commit(struct store *s);
 /* Whether id is one of keep[0..nkeep) (the retire-others walks). */
 bool st_kept(const int64_t *keep, size_t nkeep, int64_t id);
+/* store_fleet.c: in one transaction, retires every row that `active` lists
+ * (instances or poolers) and keep[] does not hold. 0 or -1. */
+int st_retire_others(struct store *s, enum stmt_id active, const int64_t *keep, size_t nkeep,
+		     int64_t now);
 
 /* One statement of a write, with its integer values for ?1, ?2. */
 struct st_write {

@@ -61,47 +61,8 @@ store_pooler(struct store *s, const char *name, const char *cluster, const char 
 int
 store_pooler_retire_others(struct store *s, const int64_t *keep, size_t nkeep, int64_t now)
 {
-	sqlite3_stmt *st;
-	int64_t *ids = NULL, *grown;
-	size_t n = 0, cap = 0;
-	int rc;
-
 	st_ctx(s, "retire poolers");
-	if (st_begin(s) < 0)
-		return -1;
-	st = st_get(s, ST_POOLER_ACTIVE);
-	while ((rc = st_step(s, st, "list poolers")) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-
-		if (st_kept(keep, nkeep, id))
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 8;
-			if ((grown = realloc(ids, cap * sizeof(*grown))) == NULL) {
-				st_err(s, "list poolers", "out of memory");
-				st_finish(st);
-				goto fail;
-			}
-			ids = grown;
-		}
-		ids[n++] = id;
-	}
-	if (rc < 0)
-		goto fail;
-	st_finish(st);
-	for (size_t i = 0; i < n; i++) {
-		st = st_get(s, ST_INSTANCE_RETIRE);
-		st_int(s, st, 1, ids[i]);
-		st_int(s, st, 2, now);
-		if (st_run(s, st, "retire pooler") < 0)
-			goto fail;
-	}
-	free(ids);
-	return st_commit(s);
-fail:
-	free(ids);
-	st_abort(s);
-	return -1;
+	return st_retire_others(s, ST_POOLER_ACTIVE, keep, nkeep, now);
 }
 
 int
